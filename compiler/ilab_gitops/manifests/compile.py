@@ -1,0 +1,95 @@
+"""`compile_run`: spec + environment -> manifests. Pure: no I/O, clock, env vars or randomness."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ilab_gitops.manifests import pods
+from ilab_gitops.manifests.flux import flux_kustomizations
+from ilab_gitops.manifests.hashing import canonical_json, chain, chain_seed, sha256_text
+from ilab_gitops.manifests.model import STEP_IDS, CompiledStep, K8sObject, Manifests, step_wave
+from ilab_gitops.manifests.steps import PLANS, step_dir
+from ilab_gitops.manifests.workloads import StepPlan, params_configmap, workload
+from ilab_gitops.spec.environment import Environment
+from ilab_gitops.spec.pipeline_run import PipelineRun
+
+_PLACEHOLDER = "step-name-placeholder"
+
+
+def spec_sha256(run: PipelineRun) -> str:
+    """sha256 of the run spec's canonical JSON (defaults filled in)."""
+    return sha256_text(canonical_json(run.model_dump(mode="json")))
+
+
+def step_name(run: str, step_id: str, digest: str) -> str:
+    return f"{run}-{step_id}-{digest[:8]}"
+
+
+def _step_objects(
+    plan: StepPlan, env: Environment, run: str, name: str, annotations: dict[str, str]
+) -> list[K8sObject]:
+    params = {**plan.params, "stepName": name, "outputPath": step_dir(name)}
+    text = json.dumps(params, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return [
+        params_configmap(plan, env, run, name, annotations, text),
+        workload(plan, env, run, name, annotations),
+    ]
+
+
+def workspace_pvc(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
+    """The run's shared volume: applied with its first consumer, never pruned or deleted."""
+    storage = env.spec.storage
+    meta = pods.object_meta(
+        pods.workspace_claim(run.metadata.name),
+        env.spec.namespace,
+        run.metadata.name,
+        "prepare",
+        {
+            pods.ANNOTATION_WAVE: str(wave),
+            "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+            "kustomize.toolkit.fluxcd.io/prune": "disabled",
+            "helm.sh/resource-policy": "keep",
+        },
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta,
+        "spec": {
+            "accessModes": [storage.accessMode],
+            "storageClassName": storage.storageClassName,
+            "resources": {"requests": {"storage": storage.size}},
+        },
+    }
+
+
+def compile_run(run: PipelineRun, env: Environment) -> Manifests:
+    """Compile one run for one environment into ordered, content-addressed manifests."""
+    name = run.metadata.name
+    spec_sha = spec_sha256(run)
+    previous = chain_seed(name, run.spec.attempt)
+    names: dict[str, str] = {}
+    steps: list[CompiledStep] = []
+    builders: tuple[Callable[..., StepPlan], ...] = PLANS
+    for index, (step_id, builder) in enumerate(zip(STEP_IDS, builders, strict=True)):
+        plan = builder(run, env, names)
+        annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
+        if step_id == "publish":
+            annotations[pods.ANNOTATION_SPEC_SHA] = spec_sha
+        draft = _step_objects(plan, env, name, _PLACEHOLDER, annotations)
+        digest = chain(previous, draft)
+        object_name = step_name(name, step_id, digest)
+        objects = _step_objects(
+            plan, env, name, object_name, {**annotations, pods.ANNOTATION_STEP_HASH: digest}
+        )
+        if index == 0:
+            objects.insert(0, workspace_pvc(run, env, step_wave(index)))
+        names[step_id] = object_name
+        steps.append(CompiledStep(step_id, index, object_name, digest, tuple(objects)))
+        previous = digest
+    compiled = tuple(steps)
+    flux = flux_kustomizations(name, env, compiled) if "flux" in env.spec.engines else ()
+    return Manifests(
+        run=name, namespace=env.spec.namespace, spec_sha256=spec_sha, steps=compiled, flux=flux
+    )

@@ -1,0 +1,169 @@
+"""Pod building blocks shared by every step: security, volumes, secrets, scheduling, labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.spec.base import ConfigMapKeyRef
+from ilab_gitops.spec.environment import Environment, StepResources
+
+WORKSPACE = "/workspace"
+PARAMS_DIR = "/etc/ilab"
+PARAMS_FILE = f"{PARAMS_DIR}/params.json"
+CA_DIR = "/etc/ilab/ca"
+BASE_MODEL_DIR = "/base-model"
+
+LABEL_RUN = "gitops.instructlab.ai/run"
+LABEL_STEP = "gitops.instructlab.ai/step"
+ANNOTATION_STEP_HASH = "gitops.instructlab.ai/step-sha256"
+ANNOTATION_SPEC_SHA = "gitops.instructlab.ai/spec-sha256"
+ANNOTATION_WAVE = "argocd.argoproj.io/sync-wave"
+KUEUE_QUEUE = "kueue.x-k8s.io/queue-name"
+KUEUE_PRIORITY = "kueue.x-k8s.io/priority-class"
+
+
+def labels(run: str, step: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "instructlab-pipeline",
+        "app.kubernetes.io/instance": run,
+        "app.kubernetes.io/component": step,
+        "app.kubernetes.io/part-of": "ilab-gitops",
+        "app.kubernetes.io/managed-by": "ilab-gitops",
+        LABEL_RUN: run,
+        LABEL_STEP: step,
+    }
+
+
+def workspace_claim(run: str) -> str:
+    return f"{run}-workspace"
+
+
+def secret_env(env_name: str, secret: str, key: str, *, optional: bool = False) -> K8sObject:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": env_name, "valueFrom": {"secretKeyRef": ref}}
+
+
+def s3_env(prefix: str, secret: str, *, with_data_key: bool = False) -> list[K8sObject]:
+    """Env vars for an S3 secret in ilab-on-ocp's layout (values stay in the Secret)."""
+    keys = [
+        ("BUCKET", "bucket", False),
+        ("ACCESS_KEY", "access_key", False),
+        ("SECRET_KEY", "secret_key", False),
+        ("ENDPOINT", "endpoint", True),
+        ("REGION", "region", True),
+        ("VERIFY_TLS", "verify_tls", True),
+    ]
+    if with_data_key:
+        keys.insert(3, ("DATA_KEY", "data_key", False))
+    return [
+        secret_env(f"ILAB_{prefix}_{suffix}", secret, key, optional=optional)
+        for suffix, key, optional in keys
+    ]
+
+
+def resources(step: StepResources, gpus: int, gpu_resource: str) -> K8sObject:
+    amount: dict[str, Any] = {"cpu": step.cpu, "memory": step.memory}
+    if gpus:
+        amount[gpu_resource] = gpus
+    return {"requests": dict(amount), "limits": dict(amount)}
+
+
+def container(
+    name: str,
+    image: str,
+    module: str,
+    env: list[K8sObject],
+    res: K8sObject,
+    mounts: list[K8sObject],
+) -> K8sObject:
+    """A step container: runs `python -m ilab_gitops.steps.<module>` as a non-root user."""
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", f"ilab_gitops.steps.{module}"],
+        "args": ["--params", PARAMS_FILE],
+        "env": [
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "ILAB_PARAMS", "value": PARAMS_FILE},
+            *env,
+        ],
+        "resources": res,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+        },
+        "volumeMounts": mounts,
+    }
+
+
+def ca_volume(ref: ConfigMapKeyRef, volume: str) -> K8sObject:
+    return {
+        "name": volume,
+        "configMap": {"name": ref.name, "items": [{"key": ref.key, "path": "ca.crt"}]},
+    }
+
+
+def pod_spec(
+    env: Environment,
+    params_configmap: str,
+    run: str,
+    main: K8sObject,
+    *,
+    restart_policy: str,
+    shm: bool = False,
+    extra_volumes: list[K8sObject] | None = None,
+) -> K8sObject:
+    """A pod that meets the "restricted" Pod Security Standard and needs no API access."""
+    volumes: list[K8sObject] = [
+        {"name": "params", "configMap": {"name": params_configmap}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_claim(run)}},
+    ]
+    mounts: list[K8sObject] = [
+        {"name": "params", "mountPath": PARAMS_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "workspace", "mountPath": WORKSPACE},
+    ]
+    if shm:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    for volume in extra_volumes or []:
+        volumes.append(volume["volume"])
+        mounts.append(volume["mount"])
+    spec: K8sObject = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": restart_policy,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1001,
+            "runAsGroup": 0,
+            "fsGroup": 0,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [{**main, "volumeMounts": main["volumeMounts"] + mounts}],
+        "volumes": volumes,
+    }
+    if env.spec.nodeSelector:
+        spec["nodeSelector"] = dict(env.spec.nodeSelector)
+    if env.spec.tolerations:
+        spec["tolerations"] = [t.model_dump(exclude_none=True) for t in env.spec.tolerations]
+    return spec
+
+
+def object_meta(
+    name: str, namespace: str, run: str, step: str, annotations: dict[str, str]
+) -> K8sObject:
+    return {
+        "name": name,
+        "namespace": namespace,
+        "labels": labels(run, step),
+        "annotations": dict(annotations),
+    }

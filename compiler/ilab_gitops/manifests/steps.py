@@ -1,0 +1,276 @@
+"""Step plans: what each pipeline step runs and the settings it reads.
+
+Each step's outputs live under `/workspace/steps/<step name>`; since step names are content
+addressed, a re-run writes a fresh folder and never clobbers what an earlier attempt produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ilab_gitops.manifests import pods
+from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.manifests.workloads import StepPlan
+from ilab_gitops.spec.base import ConfigMapKeyRef
+from ilab_gitops.spec.environment import Environment, StepResources
+from ilab_gitops.spec.pipeline_run import Phase, PipelineRun
+
+PlanBuilder = Callable[[PipelineRun, Environment, Mapping[str, str]], StepPlan]
+
+
+def step_dir(name: str) -> str:
+    return f"{pods.WORKSPACE}/steps/{name}"
+
+
+def _ca(ref_name: str, ref: ConfigMapKeyRef | None) -> list[K8sObject]:
+    if ref is None:
+        return []
+    return [
+        {
+            "volume": pods.ca_volume(ref, ref_name),
+            "mount": {"name": ref_name, "mountPath": f"{pods.CA_DIR}/{ref_name}", "readOnly": True},
+        }
+    ]
+
+
+def _object_store_ca(env: Environment) -> tuple[list[K8sObject], str | None]:
+    ref = env.spec.objectStore.caBundle
+    volumes = _ca("s3-ca", ref)
+    return volumes, (f"{pods.CA_DIR}/s3-ca/ca.crt" if volumes else None)
+
+
+def _base_params(run: PipelineRun, step_id: str) -> K8sObject:
+    return {"apiVersion": "gitops.instructlab.ai/v1alpha1", "run": run.metadata.name,
+            "step": step_id}
+
+
+def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    spec = run.spec
+    base = spec.baseModel
+    s3_volumes, s3_ca = _object_store_ca(env)
+    envs = pods.s3_env("SDG", spec.sdgData.secretRef.name, with_data_key=True)
+    volumes = list(s3_volumes)
+    model: K8sObject = {"source": base.kind}
+    if base.s3 is not None:
+        model["prefix"] = base.s3.prefix
+        envs += pods.s3_env("MODEL", base.s3.secretRef.name)
+    elif base.huggingFace is not None:
+        model["repo"] = base.huggingFace.repo
+        model["revision"] = base.huggingFace.revision
+        if base.huggingFace.tokenSecretRef is not None:
+            ref = base.huggingFace.tokenSecretRef
+            envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key))
+    elif base.pvc is not None:
+        model["path"] = f"{pods.BASE_MODEL_DIR}/{base.pvc.path}"
+        volumes.append(
+            {
+                "volume": {
+                    "name": "base-model",
+                    "persistentVolumeClaim": {"claimName": base.pvc.claimName, "readOnly": True},
+                },
+                "mount": {"name": "base-model", "mountPath": pods.BASE_MODEL_DIR,
+                          "readOnly": True},
+            }
+        )
+    if spec.taxonomy.credentialsSecretRef is not None:
+        envs.append(
+            pods.secret_env("ILAB_TAXONOMY_TOKEN", spec.taxonomy.credentialsSecretRef.name,
+                            "token")
+        )
+    params = {
+        **_base_params(run, "prepare"),
+        "sdgData": {"sha256": spec.sdgData.sha256, "caBundle": s3_ca},
+        "baseModel": model,
+        "taxonomy": {"repoUrl": spec.taxonomy.repoUrl, "commit": spec.taxonomy.commit},
+        "maxSeqLen": spec.training.maxSeqLen,
+        "attempt": [spec.attempt, spec.sdgData.attempt],
+    }
+    return StepPlan(
+        step_id="prepare",
+        module="prepare",
+        image=env.spec.images.fetch,
+        params=params,
+        env=envs,
+        resources=env.spec.resources.prepare,
+        extra_volumes=volumes,
+    )
+
+
+def _phase(
+    run: PipelineRun, env: Environment, step_id: str, phase: Phase, model_dir: str,
+    data_dir: str, attempt: int,
+) -> StepPlan:
+    training = run.spec.training
+    gpus = training.nprocPerNode if env.spec.gpu.perNode else 0
+    params = {
+        **_base_params(run, step_id),
+        "backend": training.backend,
+        "cpuOffload": training.cpuOffload.model_dump(),
+        "nnodes": training.nnodes,
+        "nprocPerNode": training.nprocPerNode,
+        "maxSeqLen": training.maxSeqLen,
+        "maxBatchLen": training.maxBatchLen,
+        "seed": training.seed,
+        "saveSamples": training.saveSamples,
+        "checkpointAtEpoch": training.checkpointAtEpoch,
+        "epochs": phase.epochs,
+        "effectiveBatchSize": phase.effectiveBatchSize,
+        "learningRate": phase.learningRate,
+        "warmupSteps": phase.warmupSteps,
+        "modelPath": model_dir,
+        "dataPath": data_dir,
+        "attempt": [run.spec.attempt, attempt],
+    }
+    return StepPlan(
+        step_id=step_id,
+        module="train",
+        image=env.spec.images.train,
+        params=params,
+        env=[],
+        resources=StepResources(cpu=training.resources.cpu, memory=training.resources.memory),
+        kind="PyTorchJob",
+        gpus=gpus,
+        nnodes=training.nnodes,
+        nproc_per_node=training.nprocPerNode,
+        queued=True,
+    )
+
+
+def train_phase_1(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    prepared = step_dir(upstream["prepare"])
+    phase = run.spec.training.knowledge
+    return _phase(run, env, "train-phase-1", phase, f"{prepared}/model",
+                  f"{prepared}/processed/knowledge", phase.attempt)
+
+
+def train_phase_2(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    prepared = step_dir(upstream["prepare"])
+    phase1 = step_dir(upstream["train-phase-1"])
+    phase = run.spec.training.skills
+    # The step resolves "highest samples_N checkpoint" under this folder at run time.
+    return _phase(run, env, "train-phase-2", phase, f"{phase1}/checkpoints/hf_format",
+                  f"{prepared}/processed/skills", phase.attempt)
+
+
+def _judge_env(run: PipelineRun) -> list[K8sObject]:
+    secret = run.spec.evaluation.judgeSecretRef.name
+    return [
+        pods.secret_env("ILAB_JUDGE_API_TOKEN", secret, "api_token"),
+        pods.secret_env("ILAB_JUDGE_ENDPOINT", secret, "endpoint"),
+        pods.secret_env("ILAB_JUDGE_MODEL_NAME", secret, "model_name"),
+    ]
+
+
+def _eval_plan(run: PipelineRun, env: Environment, step_id: str, module: str,
+               params: K8sObject) -> StepPlan:
+    ca = _ca("judge-ca", run.spec.evaluation.caBundle)
+    if ca:
+        params["judgeCaBundle"] = f"{pods.CA_DIR}/judge-ca/ca.crt"
+    kind = env.spec.queued_eval_kind
+    gpus = env.spec.resources.evalGpus if env.spec.gpu.perNode else 0
+    return StepPlan(
+        step_id=step_id,
+        module=module,
+        image=env.spec.images.eval,
+        params=params,
+        env=_judge_env(run),
+        resources=env.spec.resources.eval,
+        kind=kind,
+        gpus=gpus,
+        nproc_per_node=1,
+        queued=gpus > 0,
+        extra_volumes=ca,
+    )
+
+
+def eval_mt_bench(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    mt = run.spec.evaluation.mtBench
+    params = {
+        **_base_params(run, "eval-mt-bench"),
+        "checkpointsPath": f"{step_dir(upstream['train-phase-2'])}/checkpoints/hf_format",
+        "maxWorkers": mt.maxWorkers,
+        "mergeSystemUserMessage": mt.mergeSystemUserMessage,
+        "attempt": [run.spec.attempt, mt.attempt],
+    }
+    return _eval_plan(run, env, "eval-mt-bench", "mt_bench", params)
+
+
+def eval_final(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    final = run.spec.evaluation.final
+    prepared = step_dir(upstream["prepare"])
+    params = {
+        **_base_params(run, "eval-final"),
+        "mtBenchPath": step_dir(upstream["eval-mt-bench"]),
+        "baseModelPath": f"{prepared}/model",
+        "taxonomyPath": f"{prepared}/taxonomy",
+        "sdgDataPath": f"{prepared}/data",
+        "taxonomyBaseBranch": final.taxonomyBaseBranch,
+        "fewShots": final.fewShots,
+        "batchSize": final.batchSize,
+        "maxWorkers": final.maxWorkers,
+        "mergeSystemUserMessage": final.mergeSystemUserMessage,
+        "attempt": [run.spec.attempt, final.attempt],
+    }
+    return _eval_plan(run, env, "eval-final", "final_eval", params)
+
+
+def upload(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    out = run.spec.output
+    volumes, ca = _object_store_ca(env)
+    params = {
+        **_base_params(run, "upload"),
+        "mtBenchPath": step_dir(upstream["eval-mt-bench"]),
+        "finalEvalPath": step_dir(upstream["eval-final"]),
+        # Derived from where the run lives, so a run re-applied elsewhere finds its artifacts.
+        "destinationPrefix": f"{out.prefix.rstrip('/')}/{env.spec.cluster}/"
+        f"{env.spec.namespace}/{run.metadata.name}",
+        "caBundle": ca,
+        "attempt": [run.spec.attempt, out.attempt],
+    }
+    return StepPlan(
+        step_id="upload",
+        module="upload",
+        image=env.spec.images.publish,
+        params=params,
+        env=pods.s3_env("OUTPUT", out.secretRef.name),
+        resources=env.spec.resources.upload,
+        extra_volumes=volumes,
+    )
+
+
+def publish(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    pub = run.spec.publish
+    volumes, ca = _object_store_ca(env)
+    envs = pods.s3_env("OUTPUT", run.spec.output.secretRef.name)
+    hf: K8sObject | None = None
+    if pub.huggingFace is not None:
+        hf = {"repo": pub.huggingFace.repo, "revision": pub.huggingFace.revision,
+              "private": pub.huggingFace.private}
+        ref = pub.huggingFace.tokenSecretRef
+        envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key))
+    base = run.spec.baseModel
+    params = {
+        **_base_params(run, "publish"),
+        "uploadPath": step_dir(upstream["upload"]),
+        "huggingFace": hf,
+        "github": pub.github.model_dump(),
+        "taxonomy": {"repoUrl": run.spec.taxonomy.repoUrl, "commit": run.spec.taxonomy.commit,
+                     "pullRequests": list(run.spec.taxonomy.pullRequests)},
+        "baseModel": base.model_dump(exclude_none=True, mode="json"),
+        "caBundle": ca,
+        "attempt": [run.spec.attempt, pub.attempt],
+    }
+    return StepPlan(
+        step_id="publish",
+        module="publish",
+        image=env.spec.images.publish,
+        params=params,
+        env=envs,
+        resources=env.spec.resources.publish,
+        extra_volumes=volumes,
+    )
+
+
+PLANS: tuple[PlanBuilder, ...] = (
+    prepare, train_phase_1, train_phase_2, eval_mt_bench, eval_final, upload, publish,
+)

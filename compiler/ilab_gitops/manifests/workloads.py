@@ -1,0 +1,106 @@
+"""Workload objects: a batch/v1 Job or a kubeflow.org/v1 PyTorchJob around a step's pod."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ilab_gitops.manifests import pods
+from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.spec.environment import Environment, StepResources
+
+WorkloadKind = Literal["Job", "PyTorchJob"]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What a step runs, before it has a name. The compiler hashes what this produces."""
+
+    step_id: str
+    module: str
+    image: str
+    params: K8sObject
+    env: list[K8sObject]
+    resources: StepResources
+    kind: WorkloadKind = "Job"
+    gpus: int = 0
+    nnodes: int = 1
+    nproc_per_node: int = 1
+    queued: bool = False
+    extra_volumes: list[K8sObject] = field(default_factory=list)
+    extra_objects: list[K8sObject] = field(default_factory=list)
+
+
+def workload(
+    plan: StepPlan,
+    env: Environment,
+    run: str,
+    name: str,
+    meta_annotations: dict[str, str],
+) -> K8sObject:
+    """The Job or PyTorchJob running `plan`, named `name`."""
+    meta = pods.object_meta(name, env.spec.namespace, run, plan.step_id, meta_annotations)
+    kueue = env.spec.kueue
+    if plan.queued and kueue is not None:
+        meta["labels"][pods.KUEUE_QUEUE] = kueue.localQueue
+        if kueue.priorityClass:
+            meta["labels"][pods.KUEUE_PRIORITY] = kueue.priorityClass
+    res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
+    container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
+    main = pods.container(container_name, plan.image, plan.module, plan.env, res, [])
+    template_meta = {"labels": pods.labels(run, plan.step_id)}
+    restart = "OnFailure" if plan.kind == "PyTorchJob" else "Never"
+    pod = pods.pod_spec(
+        env,
+        name,
+        run,
+        main,
+        restart_policy=restart,
+        shm=plan.kind == "PyTorchJob",
+        extra_volumes=plan.extra_volumes,
+    )
+    template = {"metadata": template_meta, "spec": pod}
+    if plan.kind == "Job":
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta,
+            "spec": {
+                "backoffLimit": 2,
+                "completions": 1,
+                "parallelism": 1,
+                "template": template,
+            },
+        }
+    replicas: K8sObject = {
+        "Master": {"replicas": 1, "restartPolicy": restart, "template": template},
+    }
+    if plan.nnodes > 1:
+        replicas["Worker"] = {
+            "replicas": plan.nnodes - 1,
+            "restartPolicy": restart,
+            "template": template,
+        }
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": meta,
+        "spec": {
+            "nprocPerNode": str(plan.nproc_per_node),
+            "runPolicy": {"backoffLimit": 3, "cleanPodPolicy": "Running"},
+            "pytorchReplicaSpecs": replicas,
+        },
+    }
+
+
+def params_configmap(
+    plan: StepPlan, env: Environment, run: str, name: str, annotations: dict[str, str], text: str
+) -> K8sObject:
+    """The step's settings as JSON; steps read these instead of long argument lists."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": pods.object_meta(name, env.spec.namespace, run, plan.step_id, annotations),
+        "immutable": True,
+        "data": {"params.json": text},
+    }

@@ -1,0 +1,38 @@
+"""Detect credentials pasted into a spec: specs hold references to Secrets, never values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ilab_gitops.sources import PathKey
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
+    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I)),
+    ("an OpenAI-style API key", re.compile(r"\bsk-[A-Za-z0-9_-]{32,}\b")),
+)
+
+
+def find_credentials(data: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, str]]:
+    """Yield (path, what) for every string (key or value) that looks like a credential."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _check(str(key), (*path, key))
+            yield from find_credentials(value, (*path, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from find_credentials(item, (*path, index))
+    elif isinstance(data, str):
+        yield from _check(data, path)
+
+
+def _check(text: str, path: PathKey) -> Iterator[tuple[PathKey, str]]:
+    for what, pattern in _PATTERNS:
+        if pattern.search(text):
+            yield path, what
+            return

@@ -1,0 +1,209 @@
+"""The `Environment` profile: what a cluster offers, kept apart from what a run asks for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from ilab_gitops.spec.base import (
+    ConfigMapKeyRef,
+    Dns1123Name,
+    StrictModel,
+)
+from ilab_gitops.spec.pipeline_run import Quantity
+
+IMAGE_RE = r"^[a-z0-9][A-Za-z0-9_.-]*(:[0-9]+)?(/[A-Za-z0-9_.-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+LabelKey = Annotated[
+    str,
+    StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"),
+]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")]
+Image = Annotated[str, StringConstraints(max_length=512, pattern=IMAGE_RE)]
+
+#: Kubernetes minor versions whose schemas the validator bundles.
+KubernetesVersion = Literal[
+    "1.28", "1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36", "1.37"
+]
+
+
+class Storage(StrictModel):
+    """Shared ReadWriteMany volume holding data, checkpoints and eval outputs of a run."""
+
+    storageClassName: Dns1123Name = Field(description="A storage class that offers RWX volumes.")
+    size: Quantity = Field(default="1Ti", description="Size of each run's workspace volume.")
+    accessMode: Literal["ReadWriteMany", "ReadWriteOnce"] = Field(
+        default="ReadWriteMany",
+        description="ReadWriteOnce only for single-node clusters (every pod on one node).",
+    )
+
+
+class Gpu(StrictModel):
+    """GPU resource offered by the nodes."""
+
+    resourceName: LabelKey = Field(default="nvidia.com/gpu")
+    perNode: Annotated[int, Field(ge=0, le=16)] = Field(
+        description="GPUs per node; 0 for CPU-only development clusters."
+    )
+
+
+class Toleration(StrictModel):
+    """A pod toleration (same fields as Kubernetes)."""
+
+    key: LabelKey | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: LabelValue | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    @model_validator(mode="after")
+    def _exists_has_no_value(self) -> Self:
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError("a toleration with operator Exists must not set value")
+        return self
+
+
+class Kueue(StrictModel):
+    """Kueue admission: GPU steps are labelled with the LocalQueue and wait for quota."""
+
+    localQueue: Dns1123Name
+    priorityClass: Dns1123Name | None = Field(
+        default=None, description="Kueue WorkloadPriorityClass for the run's workloads."
+    )
+
+
+class ObjectStore(StrictModel):
+    """Cluster-wide object store settings applied to every S3 access."""
+
+    caBundle: ConfigMapKeyRef | None = Field(
+        default=None, description="CA bundle for a private S3 endpoint."
+    )
+
+
+Duration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")]
+
+
+class Flux(StrictModel):
+    """How the rendered runs are wired into Flux."""
+
+    namespace: Dns1123Name = Field(
+        default="flux-system", description="Namespace of the Kustomizations and the source."
+    )
+    sourceName: Dns1123Name = Field(
+        default="ilab-runs", description="GitRepository holding the runs repo."
+    )
+    renderedPath: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = Field(
+        default="rendered", description="Folder of the rendered runs inside the repo."
+    )
+    interval: Duration = "10m"
+    timeout: Duration = Field(
+        default="5m", description="Health-check timeout per reconcile; keep it short."
+    )
+    retryInterval: Duration = "1m"
+
+
+class Images(StrictModel):
+    """Step images, pinned by digest (`@sha256:...`)."""
+
+    fetch: Image = Field(description="Runs the prepare step (S3/HF fetch, data processing).")
+    train: Image = Field(description="Runs both training phases.")
+    eval: Image = Field(description="Runs MT-Bench and the final evaluation.")
+    publish: Image = Field(description="Runs the upload and publish steps.")
+
+
+class StepResources(StrictModel):
+    """CPU and memory of a non-training step (requests equal limits)."""
+
+    cpu: Quantity = "4"
+    memory: Quantity = "16Gi"
+
+
+def _eval_resources() -> StepResources:
+    return StepResources(cpu="8", memory="64Gi")
+
+
+class Resources(StrictModel):
+    """Resources of the non-training steps."""
+
+    prepare: StepResources = Field(default_factory=StepResources)
+    eval: StepResources = Field(default_factory=_eval_resources)
+    upload: StepResources = Field(default_factory=StepResources)
+    publish: StepResources = Field(default_factory=StepResources)
+    evalGpus: Annotated[int, Field(ge=0, le=16)] = Field(
+        default=1, description="GPUs for each evaluation pod (serving the candidate and base)."
+    )
+
+
+class EnvironmentSpec(StrictModel):
+    """A cluster profile."""
+
+    cluster: Dns1123Name = Field(description="Cluster name; part of the output path in S3.")
+    namespace: Dns1123Name = Field(description="Namespace the runs are applied to.")
+    kubernetesVersion: KubernetesVersion = Field(
+        description="Kubernetes minor version the manifests are validated against."
+    )
+    engines: list[Literal["argocd", "flux"]] = Field(
+        min_length=1, max_length=2, description="GitOps engines that apply the runs."
+    )
+    storage: Storage
+    gpu: Gpu
+    nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    kueue: Kueue | None = None
+    trainingKind: Literal["PyTorchJob"] = Field(
+        default="PyTorchJob",
+        description="Training workload kind (Trainer v2 TrainJob is planned).",
+    )
+    evaluationKind: Literal["auto", "Job", "PyTorchJob"] = Field(
+        default="auto",
+        description=(
+            "Workload kind of the GPU evaluation steps. auto: a Master-only PyTorchJob when "
+            "Kueue queues it under Flux (Flux cannot judge a queued Job), else a Job."
+        ),
+    )
+    objectStore: ObjectStore = Field(default_factory=ObjectStore)
+    flux: Flux = Field(default_factory=Flux)
+    images: Images
+    allowTagImages: bool = Field(
+        default=False, description="Development only: accept images without a digest."
+    )
+    resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if len(set(self.engines)) != len(self.engines):
+            raise ValueError("engines lists an engine more than once")
+        if not self.allowTagImages:
+            for step, image in self.images.model_dump().items():
+                if "@sha256:" not in image:
+                    raise ValueError(
+                        f"images.{step} ({image}) is not pinned by digest; add @sha256:... "
+                        "or set allowTagImages: true for development"
+                    )
+        if self.kueue is not None and "flux" in self.engines and self.evaluationKind == "Job":
+            raise ValueError(
+                "evaluationKind Job with kueue under flux: Flux treats a suspended (queued) Job "
+                "as ready, so later steps would start early; use auto or PyTorchJob"
+            )
+        return self
+
+    @property
+    def queued_eval_kind(self) -> Literal["Job", "PyTorchJob"]:
+        """The evaluation workload kind after resolving `auto`."""
+        if self.evaluationKind != "auto":
+            return self.evaluationKind
+        if self.kueue is not None and "flux" in self.engines:
+            return "PyTorchJob"
+        return "Job"
+
+
+class EnvironmentMetadata(StrictModel):
+    name: Dns1123Name
+
+
+class Environment(StrictModel):
+    """A cluster profile: environments/<name>.yaml."""
+
+    apiVersion: Literal["gitops.instructlab.ai/v1alpha1"]
+    kind: Literal["Environment"]
+    metadata: EnvironmentMetadata
+    spec: EnvironmentSpec

@@ -1,0 +1,300 @@
+"""The `PipelineRun` spec: what a model developer commits to the runs repo.
+
+Defaults follow ilab-on-ocp's standalone script and Kubeflow pipeline, so a minimal spec
+behaves like the reference pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from ilab_gitops.spec.base import (
+    API_VERSION,
+    Attempt,
+    ConfigMapKeyRef,
+    Dns1123Name,
+    Metadata,
+    SecretKeyRef,
+    SecretRef,
+    StrictModel,
+)
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+GitCommit = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+ObjectKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^/\s][^\s]*$")
+]
+Quantity = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"),
+]
+AutoOrInt = Literal["auto"] | Annotated[int, Field(ge=1, le=4096)]
+
+
+class S3ModelSource(StrictModel):
+    """Base model stored in S3-compatible storage under a prefix."""
+
+    secretRef: SecretRef = Field(
+        description=(
+            "Secret with keys bucket, access_key, secret_key, endpoint, region, verify_tls."
+        )
+    )
+    prefix: ObjectKey = Field(description="Object key prefix holding the model files.")
+
+
+class HuggingFaceModelSource(StrictModel):
+    """Base model from a Hugging Face repository, pinned to a commit."""
+
+    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")] = Field(
+        description="Repository id, `owner/name`."
+    )
+    revision: GitCommit = Field(
+        description="Full 40-character commit sha: a branch or tag could move under a run."
+    )
+    tokenSecretRef: SecretKeyRef | None = Field(
+        default=None, description="Token for gated or private repositories."
+    )
+
+
+class PvcModelSource(StrictModel):
+    """Base model already present on a PersistentVolumeClaim."""
+
+    claimName: Dns1123Name = Field(description="Existing PVC in the run's namespace.")
+    path: Annotated[str, StringConstraints(pattern=r"^[^/\s][^\s]*$")] = Field(
+        description="Relative path of the model directory inside the claim."
+    )
+
+
+class BaseModelSource(StrictModel):
+    """Where the base model comes from: exactly one of s3, huggingFace, pvc."""
+
+    s3: S3ModelSource | None = None
+    huggingFace: HuggingFaceModelSource | None = None
+    pvc: PvcModelSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        chosen = [n for n in ("s3", "huggingFace", "pvc") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "set exactly one of s3, huggingFace, pvc"
+                + (f" (found {', '.join(chosen)})" if chosen else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.s3 is not None:
+            return "s3"
+        return "huggingFace" if self.huggingFace is not None else "pvc"
+
+
+class SdgData(StrictModel):
+    """The SDG output tarball (top-level `data/`, `model/`, `taxonomy/`) in S3."""
+
+    secretRef: SecretRef = Field(
+        description=(
+            "Secret with keys bucket, access_key, secret_key, data_key, endpoint, region, "
+            "verify_tls (the layout ilab-on-ocp uses)."
+        )
+    )
+    sha256: Sha256 | None = Field(
+        default=None, description="Expected sha256 of the tarball; the fetch fails on mismatch."
+    )
+    attempt: Attempt = 0
+
+
+class Taxonomy(StrictModel):
+    """The taxonomy the SDG data was generated from, and the PRs it includes."""
+
+    repoUrl: Annotated[str, StringConstraints(pattern=r"^https://[^\s@]+$")] = Field(
+        description="HTTPS URL of the taxonomy repository (no credentials in the URL)."
+    )
+    commit: GitCommit = Field(description="Taxonomy commit the data was generated from.")
+    pullRequests: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Taxonomy pull requests included in this run; results are posted back.",
+    )
+    credentialsSecretRef: SecretRef | None = Field(
+        default=None, description="Secret with a `token` key for private taxonomy repos."
+    )
+
+    @model_validator(mode="after")
+    def _unique_prs(self) -> Self:
+        if len(set(self.pullRequests)) != len(self.pullRequests):
+            raise ValueError("pullRequests lists a pull request more than once")
+        return self
+
+
+class CpuOffload(StrictModel):
+    """Offload options; `params` exists only for FSDP."""
+
+    optimizer: bool = Field(default=False, description="Offload optimizer state to CPU.")
+    params: bool = Field(default=False, description="Offload parameters to CPU (FSDP only).")
+
+
+class Phase(StrictModel):
+    """Settings of one training phase."""
+
+    epochs: Annotated[int, Field(ge=1, le=100)]
+    effectiveBatchSize: Annotated[int, Field(ge=1, le=1_000_000)]
+    learningRate: Annotated[float, Field(gt=0, le=1)]
+    warmupSteps: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
+    attempt: Attempt = 0
+
+
+def _knowledge() -> Phase:
+    return Phase(epochs=7, effectiveBatchSize=128, learningRate=2e-5, warmupSteps=1000)
+
+
+def _skills() -> Phase:
+    return Phase(epochs=10, effectiveBatchSize=3840, learningRate=6e-6, warmupSteps=1000)
+
+
+class WorkerResources(StrictModel):
+    """CPU and memory per training pod (requests equal limits)."""
+
+    cpu: Quantity = "8"
+    memory: Quantity = "100Gi"
+
+
+class Training(StrictModel):
+    """Multi-phase training with instructlab-training (phase 1 knowledge, phase 2 skills)."""
+
+    backend: Literal["fsdp", "deepspeed"] = Field(
+        default="fsdp", description="Distributed training backend."
+    )
+    cpuOffload: CpuOffload = Field(default_factory=CpuOffload)
+    nnodes: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=2, description="Number of nodes (PyTorchJob: one Master plus nnodes-1 Workers)."
+    )
+    nprocPerNode: Annotated[int, Field(ge=1, le=16)] = Field(
+        default=2, description="Processes (GPUs) per node; at most the environment's GPUs/node."
+    )
+    resources: WorkerResources = Field(default_factory=WorkerResources)
+    maxSeqLen: Annotated[int, Field(ge=128, le=1_048_576)] = 4096
+    maxBatchLen: Annotated[int, Field(ge=128, le=10_000_000)] = Field(
+        default=5000, description="Maximum tokens per GPU per batch; must be >= maxSeqLen."
+    )
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
+    saveSamples: Annotated[int, Field(ge=0)] = Field(
+        default=250_000, description="Save a checkpoint every N samples (0: only per epoch)."
+    )
+    checkpointAtEpoch: bool = True
+    knowledge: Phase = Field(default_factory=_knowledge, description="Phase 1.")
+    skills: Phase = Field(
+        default_factory=_skills,
+        description="Phase 2; starts from the highest samples_N checkpoint of phase 1.",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.maxBatchLen < self.maxSeqLen:
+            raise ValueError(
+                f"maxBatchLen ({self.maxBatchLen}) must be >= maxSeqLen ({self.maxSeqLen})"
+            )
+        if self.cpuOffload.params and self.backend != "fsdp":
+            raise ValueError("cpuOffload.params is only supported with the fsdp backend")
+        return self
+
+
+class MtBench(StrictModel):
+    """MT-Bench over every phase-2 checkpoint; the best becomes the candidate."""
+
+    maxWorkers: AutoOrInt = "auto"
+    mergeSystemUserMessage: bool = False
+    attempt: Attempt = 0
+
+
+class FinalEval(StrictModel):
+    """MT-Bench-Branch and MMLU-Branch: candidate against the base model."""
+
+    maxWorkers: AutoOrInt = "auto"
+    mergeSystemUserMessage: bool = False
+    fewShots: Annotated[int, Field(ge=0, le=25)] = 5
+    batchSize: AutoOrInt = "auto"
+    taxonomyBaseBranch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")] = Field(
+        default="main", description="Taxonomy branch the run's changes are compared against."
+    )
+    attempt: Attempt = 0
+
+
+class Evaluation(StrictModel):
+    """Evaluation settings; the judge model is reached through a Secret."""
+
+    judgeSecretRef: SecretRef = Field(
+        description="Secret with keys api_token, endpoint (ending in /v1), model_name."
+    )
+    caBundle: ConfigMapKeyRef | None = Field(
+        default=None, description="CA bundle for the judge endpoint."
+    )
+    mtBench: MtBench = Field(default_factory=MtBench)
+    final: FinalEval = Field(default_factory=FinalEval)
+
+
+class Output(StrictModel):
+    """Where the trained model and evaluation results are uploaded."""
+
+    secretRef: SecretRef = Field(
+        description="Secret with keys bucket, access_key, secret_key, endpoint, region, verify_tls."
+    )
+    prefix: ObjectKey = Field(
+        default="ilab-runs", description="Key prefix; the run's cluster/namespace/name follows."
+    )
+    attempt: Attempt = 0
+
+
+class HuggingFacePublish(StrictModel):
+    """Publish the candidate model to a Hugging Face repository."""
+
+    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")]
+    revision: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = Field(
+        description="Branch to publish to, e.g. release-20261124."
+    )
+    tokenSecretRef: SecretKeyRef = Field(description="Token with write access to the repo.")
+    private: bool = True
+
+
+class GitHubPublish(StrictModel):
+    """What the runs-repo workflows do with the results on GitHub."""
+
+    commentOnPullRequests: bool = True
+    createRelease: bool = True
+
+
+class Publish(StrictModel):
+    """Publishing of the candidate and its results."""
+
+    huggingFace: HuggingFacePublish | None = None
+    github: GitHubPublish = Field(default_factory=GitHubPublish)
+    attempt: Attempt = 0
+
+
+class PipelineRunSpec(StrictModel):
+    """Everything one training run needs."""
+
+    environment: Dns1123Name = Field(
+        description="Name of the cluster profile in environments/<name>.yaml."
+    )
+    attempt: Attempt = Field(default=0, description="Bump to re-run every step.")
+    baseModel: BaseModelSource
+    sdgData: SdgData
+    taxonomy: Taxonomy
+    training: Training = Field(default_factory=Training)
+    evaluation: Evaluation
+    output: Output
+    publish: Publish = Field(default_factory=Publish)
+
+
+class PipelineRun(StrictModel):
+    """A training run: the file a model developer adds as runs/<name>.yaml."""
+
+    apiVersion: Literal["gitops.instructlab.ai/v1alpha1"] = Field(
+        description=f"Always {API_VERSION}."
+    )
+    kind: Literal["PipelineRun"]
+    metadata: Metadata
+    spec: PipelineRunSpec

@@ -1,0 +1,173 @@
+"""Load a runs repo from disk: find spec files, parse, validate, pair runs with environments.
+
+This is the reading edge. Everything it finds wrong becomes a diagnostic; it never raises for
+bad input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
+from ilab_gitops.sources import MAX_FILE_BYTES, Document, LoadError, parse_yaml
+from ilab_gitops.spec.environment import Environment
+from ilab_gitops.spec.pipeline_run import PipelineRun
+from ilab_gitops.validation import check_document, check_run_against_environment
+
+YAML_SUFFIXES = (".yaml", ".yml")
+#: Most runs one invocation accepts; a runs repo past this should be split.
+MAX_RUNS = 20_000
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    document: Document
+    run: PipelineRun
+    environment: Environment
+
+
+@dataclass
+class Workspace:
+    """Valid runs (each with its environment), environments by name, and all diagnostics."""
+
+    runs: list[LoadedRun] = field(default_factory=list)
+    environments: dict[str, tuple[Document, Environment]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def display_path(path: Path) -> str:
+    """The path as users should see it in messages: relative to cwd when below it."""
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """YAML files named by `paths` (directories are searched recursively), sorted, unique."""
+    found: set[Path] = set()
+    problems: list[Diagnostic] = []
+    for path in paths:
+        if path.is_dir():
+            for suffix in YAML_SUFFIXES:
+                found.update(p for p in path.rglob(f"*{suffix}") if p.is_file())
+        elif path.is_file():
+            found.add(path)
+        else:
+            problems.append(
+                Diagnostic(display_path(path), 1, 1, "no-such-file", "", "no such file or directory")
+            )
+    return sorted(found), problems
+
+
+def read_document(path: Path) -> Document | Diagnostic:
+    shown = display_path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return Diagnostic(
+                shown, 1, 1, "file-too-large", "",
+                f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
+            )
+        raw = path.read_bytes()
+    except OSError as err:
+        return Diagnostic(shown, 1, 1, "unreadable", "", err.strerror or str(err))
+    try:
+        return parse_yaml(raw, shown)
+    except LoadError as err:
+        return err.diagnostic
+
+
+def _check_files(paths: Sequence[Path], ws: Workspace) -> list[tuple[Document, PipelineRun]]:
+    runs: list[tuple[Document, PipelineRun]] = []
+    for path in paths:
+        ws.files += 1
+        loaded = read_document(path)
+        if isinstance(loaded, Diagnostic):
+            ws.diagnostics.append(loaded)
+            continue
+        model, diagnostics = check_document(loaded)
+        ws.diagnostics.extend(diagnostics)
+        if isinstance(model, Environment):
+            _add_environment(ws, loaded, model)
+        elif isinstance(model, PipelineRun):
+            runs.append((loaded, model))
+    return runs
+
+
+def _add_environment(ws: Workspace, document: Document, env: Environment) -> None:
+    name = env.metadata.name
+    if name in ws.environments:
+        first = ws.environments[name][0]
+        if first.path == document.path:
+            return
+        pos = document.source_map.locate(("metadata", "name"))
+        ws.diagnostics.append(
+            Diagnostic(
+                document.path, pos.line, pos.column, "duplicate-name", "metadata.name",
+                f'environment "{name}" is also defined in {first.path}',
+            )
+        )
+        return
+    ws.environments[name] = (document, env)
+
+
+def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Workspace:
+    """Validate everything under `paths`; resolve each run's environment.
+
+    Environments come from the given paths and from `environments_dir` (when it exists).
+    """
+    ws = Workspace()
+    files, problems = discover(paths)
+    ws.diagnostics.extend(problems)
+    if environments_dir is not None and environments_dir.is_dir():
+        env_files, _ = discover([environments_dir])
+        files = sorted(set(files) | set(env_files))
+    runs = _check_files(files, ws)
+    if len(runs) > MAX_RUNS:
+        ws.diagnostics.append(
+            Diagnostic(display_path(paths[0]), 1, 1, "too-many-runs", "",
+                       f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}")
+        )
+        return ws
+    seen: dict[str, Document] = {}
+    for document, run in runs:
+        name = run.metadata.name
+        if name in seen:
+            pos = document.source_map.locate(("metadata", "name"))
+            ws.diagnostics.append(
+                Diagnostic(document.path, pos.line, pos.column, "duplicate-name", "metadata.name",
+                           f'run "{name}" is also defined in {seen[name].path}')
+            )
+            continue
+        seen[name] = document
+        env_name = run.spec.environment
+        if env_name not in ws.environments:
+            pos = document.source_map.locate(("spec", "environment"))
+            known = ", ".join(sorted(ws.environments)) or "none found"
+            where = display_path(environments_dir) if environments_dir else "the given paths"
+            ws.diagnostics.append(
+                Diagnostic(
+                    document.path, pos.line, pos.column, "unknown-environment",
+                    "spec.environment",
+                    f'environment "{env_name}" not found in {where} (known: {known})',
+                )
+            )
+            continue
+        env = ws.environments[env_name][1]
+        problems = check_run_against_environment(document, run, env)
+        ws.diagnostics.extend(problems)
+        if not problems:
+            ws.runs.append(LoadedRun(document, run, env))
+    ws.diagnostics = sort_diagnostics(ws.diagnostics)
+    return ws
