@@ -62,3 +62,27 @@ def render_tree(all_manifests: Mapping[str, Manifests]) -> dict[str, str]:
     if flux_runs:
         files[INDEX_FILE] = flux_index(flux_runs)
     return dict(sorted(files.items()))
+
+
+def merge_tree(
+    existing: Mapping[str, str],
+    rendered: Mapping[str, Manifests],
+    *,
+    prune: bool = False,
+) -> dict[str, str]:
+    """The whole `rendered/` tree after re-rendering `rendered` into `existing`.
+
+    Runs not being rendered keep their files unless `prune` drops them; the Flux index is
+    rebuilt from the runs that end up with a `flux/` folder.
+    """
+    files = {
+        path: text
+        for path, text in existing.items()
+        if "/" in path and path.split("/", 1)[0] not in rendered and not prune
+    }
+    files.update(render_tree(rendered))
+    files.pop(INDEX_FILE, None)
+    flux_runs = sorted({p.split("/", 1)[0] for p in files if p.split("/")[1:2] == [FLUX_FOLDER]})
+    if flux_runs:
+        files[INDEX_FILE] = flux_index(flux_runs)
+    return dict(sorted(files.items()))

@@ -143,10 +143,8 @@ def pod_spec(
         "restartPolicy": restart_policy,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 1001,
-            "runAsGroup": 0,
-            "fsGroup": 0,
             "seccompProfile": {"type": "RuntimeDefault"},
+            **env.spec.podSecurity.model_dump(exclude_none=True),
         },
         "containers": [{**main, "volumeMounts": main["volumeMounts"] + mounts}],
         "volumes": volumes,

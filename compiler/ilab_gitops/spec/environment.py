@@ -133,6 +133,14 @@ class Resources(StrictModel):
     )
 
 
+class PodSecurity(StrictModel):
+    """Pod-level identity. Leave unset on OpenShift, whose SCC assigns UIDs per namespace."""
+
+    runAsUser: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    runAsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    fsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+
+
 class EnvironmentSpec(StrictModel):
     """A cluster profile."""
 
@@ -167,6 +175,7 @@ class EnvironmentSpec(StrictModel):
         default=False, description="Development only: accept images without a digest."
     )
     resources: Resources = Field(default_factory=Resources)
+    podSecurity: PodSecurity = Field(default_factory=PodSecurity)
 
     @model_validator(mode="after")
     def _rules(self) -> Self:

@@ -1,0 +1,204 @@
+"""The `ilab-gitops` command line: the only module that prints or exits.
+
+Exit codes: 0 ok, 1 differences found (`render --check`), 2 invalid input or usage,
+3 internal error (one line; the traceback only with `--debug`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ilab_gitops import __version__
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1
+EXIT_INVALID = 2
+EXIT_INTERNAL = 3
+
+app = typer.Typer(
+    name="ilab-gitops",
+    help="Validate InstructLab PipelineRun specs and compile them into GitOps manifests.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+bootstrap_app = typer.Typer(
+    help="Print the one-time cluster configuration for a GitOps engine.", no_args_is_help=True
+)
+app.add_typer(bootstrap_app, name="bootstrap")
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    github = "github"
+    json = "json"
+    auto = "auto"
+
+
+_state = {"debug": False}
+
+EnvironmentsOption = Annotated[
+    Path,
+    typer.Option(
+        "--environments", "-e", help="Directory of Environment profiles.", show_default=True
+    ),
+]
+FormatOption = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format", "-f",
+        help="Diagnostics format; auto = github under GitHub Actions, else text.",
+    ),
+]
+
+
+def _resolve_format(fmt: OutputFormat) -> str:
+    if fmt is OutputFormat.auto:
+        return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    return fmt.value
+
+
+def _report(diagnostics: list, fmt: OutputFormat) -> None:  # type: ignore[type-arg]
+    from ilab_gitops.diagnostics import format_diagnostics
+
+    resolved = _resolve_format(fmt)
+    text = format_diagnostics(diagnostics, resolved)  # type: ignore[arg-type]
+    if resolved == "json":
+        sys.stdout.write(text)
+    elif text:
+        sys.stderr.write(text)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        typer.echo(f"ilab-gitops {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Spec files or directories.")],
+    environments: EnvironmentsOption = Path("environments"),
+    fmt: FormatOption = OutputFormat.auto,
+) -> None:
+    """Check PipelineRun and Environment files; report every problem with file:line:col."""
+    from ilab_gitops.workspace import load_workspace
+
+    ws = load_workspace(paths, environments)
+    _report(ws.diagnostics, fmt)
+    if not ws.ok:
+        raise typer.Exit(EXIT_INVALID)
+    if _resolve_format(fmt) != "json":
+        typer.echo(
+            f"{ws.files} file(s) valid: {len(ws.runs)} run(s), "
+            f"{len(ws.environments)} environment(s)",
+            err=True,
+        )
+
+
+@app.command()
+def render(
+    runs: Annotated[list[Path], typer.Argument(help="Run spec files or directories.")],
+    environments: EnvironmentsOption = Path("environments"),
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Output directory, or - for one YAML stream.")
+    ] = "rendered",
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the tree on disk differs.")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove rendered runs that have no spec any more.")
+    ] = False,
+    fmt: FormatOption = OutputFormat.auto,
+) -> None:
+    """Compile runs into rendered/<run>/, one folder per step, atomically."""
+    from ilab_gitops.manifests import compile_run
+    from ilab_gitops.render import merge_tree, render_stream
+    from ilab_gitops.workspace import load_workspace
+
+    ws = load_workspace(runs, environments)
+    _report(ws.diagnostics, fmt)
+    if not ws.ok:
+        raise typer.Exit(EXIT_INVALID)
+    compiled = {r.run.metadata.name: compile_run(r.run, r.environment) for r in ws.runs}
+    if out == "-":
+        sys.stdout.write(render_stream(compiled[name] for name in sorted(compiled)))
+        return
+    from ilab_gitops.output import read_tree, tree_differences, write_tree
+
+    root = Path(out)
+    files = merge_tree(read_tree(root), compiled, prune=prune)
+    if check:
+        differences = tree_differences(root, files)
+        for path in differences:
+            typer.echo(f"{Path(out, path).as_posix()}: out of date", err=True)
+        if differences:
+            typer.echo(
+                f"{len(differences)} rendered file(s) differ; run: ilab-gitops render "
+                + " ".join(str(p) for p in runs)
+                + (f" --out {out}" if out != "rendered" else ""),
+                err=True,
+            )
+            raise typer.Exit(EXIT_DIFFERENT)
+        typer.echo(f"{out}: up to date ({len(compiled)} run(s))", err=True)
+        return
+    write_tree(root, files)
+    typer.echo(f"rendered {len(compiled)} run(s) into {root.as_posix()}/", err=True)
+
+
+class SchemaKind(str, Enum):
+    pipelinerun = "pipelinerun"
+    environment = "environment"
+
+
+@app.command()
+def schema(
+    kind: Annotated[SchemaKind, typer.Argument(help="Which schema.")] = SchemaKind.pipelinerun,
+) -> None:
+    """Print the JSON Schema of a spec kind (editors and CI can validate with it)."""
+    from ilab_gitops.schema import json_schemas
+
+    sys.stdout.write(json_schemas()[f"{kind.value}.schema.json"])
+
+
+def main() -> None:
+    """Console entry point: maps every outcome to the exit-code contract."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as done:
+        code = done.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("ilab-gitops: aborted\n")
+        code = 130
+    except Exception as err:
+        # Usage errors (the CLI framework's own exceptions) know how to show themselves.
+        show = getattr(err, "show", None)
+        if callable(show) and isinstance(getattr(err, "exit_code", None), int):
+            show()
+            sys.exit(EXIT_INVALID)
+        if _state["debug"] or "--debug" in sys.argv:
+            traceback.print_exc()
+        sys.stderr.write(f"ilab-gitops: internal error: {type(err).__name__}: {err}\n")
+        code = EXIT_INTERNAL
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

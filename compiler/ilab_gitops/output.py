@@ -1,0 +1,95 @@
+"""Write a rendered tree atomically: readers see the old tree or the new one, never a mix.
+
+The new tree is built completely in a temporary sibling directory, then swapped in. On Linux
+the swap is one `renameat2(RENAME_EXCHANGE)` call; elsewhere two renames, and a crash between
+them leaves `<out>.old-*` beside the target, which the next run recovers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def read_tree(root: Path) -> dict[str, str]:
+    """All files under `root` as {relative posix path: text}; empty when `root` is missing."""
+    if not root.is_dir():
+        return {}
+    return {
+        path.relative_to(root).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False when unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE
+    )
+    return bool(result == 0)
+
+
+def _recover(root: Path) -> None:
+    """Finish an interrupted two-rename swap from an earlier run."""
+    for leftover in root.parent.glob(f".{root.name}.old-*"):
+        if root.exists():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            os.replace(leftover, root)
+    for leftover in root.parent.glob(f".{root.name}.new-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_tree(root: Path, files: Mapping[str, str]) -> None:
+    """Replace the directory `root` with exactly `files`, atomically."""
+    root = root.absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _recover(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    try:
+        for rel, text in files.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+        os.chmod(staging, 0o755)
+        if not root.exists():
+            os.replace(staging, root)
+            return
+        if _exchange(staging, root):
+            shutil.rmtree(staging)  # now holds the old tree
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+        old.rmdir()
+        os.replace(root, old)
+        os.replace(staging, root)
+        shutil.rmtree(old)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+
+
+def tree_differences(root: Path, expected: Mapping[str, str]) -> list[str]:
+    """Paths (relative) that differ between the tree on disk and `expected`, sorted."""
+    actual = read_tree(root)
+    changed = [p for p in expected if actual.get(p) != expected[p]]
+    extra = [p for p in actual if p not in expected]
+    return sorted(changed + extra)
