@@ -178,6 +178,11 @@ def schema(
     sys.stdout.write(json_schemas()[f"{kind.value}.schema.json"])
 
 
+# Command modules register themselves here, one line each (keep this block sorted).
+# --- command registrations ---
+# --- end of command registrations ---
+
+
 def main() -> None:
     """Console entry point: maps every outcome to the exit-code contract."""
     try:
