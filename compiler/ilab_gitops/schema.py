@@ -6,12 +6,14 @@ import json
 
 from pydantic import BaseModel
 
+from ilab_gitops.results import RunResults
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "pipelinerun.schema.json": PipelineRun,
     "environment.schema.json": Environment,
+    "results.schema.json": RunResults,
 }
 SCHEMA_BASE_URL = "https://ilab-gitops.dev/schema/v1alpha1/"
 

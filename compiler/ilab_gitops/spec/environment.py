@@ -41,7 +41,9 @@ class Storage(StrictModel):
 class Gpu(StrictModel):
     """GPU resource offered by the nodes."""
 
-    resourceName: LabelKey = Field(default="nvidia.com/gpu")
+    resourceName: LabelKey = Field(
+        default="nvidia.com/gpu", description="Extended resource name of a GPU."
+    )
     perNode: Annotated[int, Field(ge=0, le=16)] = Field(
         description="GPUs per node; 0 for CPU-only development clusters."
     )
@@ -50,10 +52,12 @@ class Gpu(StrictModel):
 class Toleration(StrictModel):
     """A pod toleration (same fields as Kubernetes)."""
 
-    key: LabelKey | None = None
-    operator: Literal["Exists", "Equal"] = "Equal"
-    value: LabelValue | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    key: LabelKey | None = Field(default=None, description="Taint key; empty matches all.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal", description="Match operator.")
+    value: LabelValue | None = Field(default=None, description="Taint value (with Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect; empty matches all."
+    )
 
     @model_validator(mode="after")
     def _exists_has_no_value(self) -> Self:
@@ -65,7 +69,7 @@ class Toleration(StrictModel):
 class Kueue(StrictModel):
     """Kueue admission: GPU steps are labelled with the LocalQueue and wait for quota."""
 
-    localQueue: Dns1123Name
+    localQueue: Dns1123Name = Field(description="Kueue LocalQueue in the runs namespace.")
     priorityClass: Dns1123Name | None = Field(
         default=None, description="Kueue WorkloadPriorityClass for the run's workloads."
     )
@@ -94,11 +98,13 @@ class Flux(StrictModel):
     renderedPath: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = Field(
         default="rendered", description="Folder of the rendered runs inside the repo."
     )
-    interval: Duration = "10m"
+    interval: Duration = Field(default="10m", description="How often Flux re-applies a step.")
     timeout: Duration = Field(
         default="5m", description="Health-check timeout per reconcile; keep it short."
     )
-    retryInterval: Duration = "1m"
+    retryInterval: Duration = Field(
+        default="1m", description="How soon Flux checks again while a step is not ready."
+    )
 
 
 class Images(StrictModel):
@@ -113,8 +119,8 @@ class Images(StrictModel):
 class StepResources(StrictModel):
     """CPU and memory of a non-training step (requests equal limits)."""
 
-    cpu: Quantity = "4"
-    memory: Quantity = "16Gi"
+    cpu: Quantity = Field(default="4", description="CPU (Kubernetes quantity).")
+    memory: Quantity = Field(default="16Gi", description="Memory (Kubernetes quantity).")
 
 
 def _eval_resources() -> StepResources:
@@ -136,9 +142,15 @@ class Resources(StrictModel):
 class PodSecurity(StrictModel):
     """Pod-level identity. Leave unset on OpenShift, whose SCC assigns UIDs per namespace."""
 
-    runAsUser: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
-    runAsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
-    fsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+    runAsUser: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None, description="UID of every step container."
+    )
+    runAsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        default=None, description="Primary GID of every step container."
+    )
+    fsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        default=None, description="Group that owns mounted volumes."
+    )
 
 
 class EnvironmentSpec(StrictModel):
@@ -154,8 +166,12 @@ class EnvironmentSpec(StrictModel):
     )
     storage: Storage
     gpu: Gpu
-    nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
+    nodeSelector: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Node labels every step pod requires."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Taints every step pod tolerates (e.g. GPU nodes)."
+    )
     kueue: Kueue | None = None
     trainingKind: Literal["PyTorchJob"] = Field(
         default="PyTorchJob",
@@ -206,13 +222,17 @@ class EnvironmentSpec(StrictModel):
 
 
 class EnvironmentMetadata(StrictModel):
+    """Profile metadata; the name is what runs refer to in spec.environment."""
+
     name: Dns1123Name
 
 
 class Environment(StrictModel):
     """A cluster profile: environments/<name>.yaml."""
 
-    apiVersion: Literal["gitops.instructlab.ai/v1alpha1"]
-    kind: Literal["Environment"]
+    apiVersion: Literal["gitops.instructlab.ai/v1alpha1"] = Field(
+        description="Always gitops.instructlab.ai/v1alpha1."
+    )
+    kind: Literal["Environment"] = Field(description="Always Environment.")
     metadata: EnvironmentMetadata
     spec: EnvironmentSpec

@@ -139,10 +139,14 @@ class CpuOffload(StrictModel):
 class Phase(StrictModel):
     """Settings of one training phase."""
 
-    epochs: Annotated[int, Field(ge=1, le=100)]
-    effectiveBatchSize: Annotated[int, Field(ge=1, le=1_000_000)]
-    learningRate: Annotated[float, Field(gt=0, le=1)]
-    warmupSteps: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
+    epochs: Annotated[int, Field(ge=1, le=100)] = Field(description="Passes over the data.")
+    effectiveBatchSize: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        description="Samples per optimizer step across all GPUs."
+    )
+    learningRate: Annotated[float, Field(gt=0, le=1)] = Field(description="Peak learning rate.")
+    warmupSteps: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=1000, description="Linear warm-up steps before the peak learning rate."
+    )
     attempt: Attempt = 0
 
 
@@ -157,8 +161,8 @@ def _skills() -> Phase:
 class WorkerResources(StrictModel):
     """CPU and memory per training pod (requests equal limits)."""
 
-    cpu: Quantity = "8"
-    memory: Quantity = "100Gi"
+    cpu: Quantity = Field(default="8", description="CPU per pod (Kubernetes quantity).")
+    memory: Quantity = Field(default="100Gi", description="Memory per pod (Kubernetes quantity).")
 
 
 class Training(StrictModel):
@@ -175,15 +179,21 @@ class Training(StrictModel):
         default=2, description="Processes (GPUs) per node; at most the environment's GPUs/node."
     )
     resources: WorkerResources = Field(default_factory=WorkerResources)
-    maxSeqLen: Annotated[int, Field(ge=128, le=1_048_576)] = 4096
+    maxSeqLen: Annotated[int, Field(ge=128, le=1_048_576)] = Field(
+        default=4096, description="Longest sample in tokens; longer samples are dropped."
+    )
     maxBatchLen: Annotated[int, Field(ge=128, le=10_000_000)] = Field(
         default=5000, description="Maximum tokens per GPU per batch; must be >= maxSeqLen."
     )
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(
+        default=42, description="Random seed for data order and initialisation."
+    )
     saveSamples: Annotated[int, Field(ge=0)] = Field(
         default=250_000, description="Save a checkpoint every N samples (0: only per epoch)."
     )
-    checkpointAtEpoch: bool = True
+    checkpointAtEpoch: bool = Field(
+        default=True, description="Also save a checkpoint at the end of every epoch."
+    )
     knowledge: Phase = Field(default_factory=_knowledge, description="Phase 1.")
     skills: Phase = Field(
         default_factory=_skills,
@@ -201,21 +211,27 @@ class Training(StrictModel):
         return self
 
 
+_MAX_WORKERS = "Concurrent judge requests; auto picks from the CPU count."
+_MERGE = "Merge system and user messages (for judge models without a system role)."
+
+
 class MtBench(StrictModel):
     """MT-Bench over every phase-2 checkpoint; the best becomes the candidate."""
 
-    maxWorkers: AutoOrInt = "auto"
-    mergeSystemUserMessage: bool = False
+    maxWorkers: AutoOrInt = Field(default="auto", description=_MAX_WORKERS)
+    mergeSystemUserMessage: bool = Field(default=False, description=_MERGE)
     attempt: Attempt = 0
 
 
 class FinalEval(StrictModel):
     """MT-Bench-Branch and MMLU-Branch: candidate against the base model."""
 
-    maxWorkers: AutoOrInt = "auto"
-    mergeSystemUserMessage: bool = False
-    fewShots: Annotated[int, Field(ge=0, le=25)] = 5
-    batchSize: AutoOrInt = "auto"
+    maxWorkers: AutoOrInt = Field(default="auto", description=_MAX_WORKERS)
+    mergeSystemUserMessage: bool = Field(default=False, description=_MERGE)
+    fewShots: Annotated[int, Field(ge=0, le=25)] = Field(
+        default=5, description="Few-shot examples per MMLU-Branch question."
+    )
+    batchSize: AutoOrInt = Field(default="auto", description="MMLU-Branch batch size.")
     taxonomyBaseBranch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")] = Field(
         default="main", description="Taxonomy branch the run's changes are compared against."
     )
@@ -250,19 +266,25 @@ class Output(StrictModel):
 class HuggingFacePublish(StrictModel):
     """Publish the candidate model to a Hugging Face repository."""
 
-    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")]
+    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")] = Field(
+        description="Repository id, `owner/name`; created when missing."
+    )
     revision: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = Field(
         description="Branch to publish to, e.g. release-20261124."
     )
     tokenSecretRef: SecretKeyRef = Field(description="Token with write access to the repo.")
-    private: bool = True
+    private: bool = Field(default=True, description="Create the repository as private.")
 
 
 class GitHubPublish(StrictModel):
     """What the runs-repo workflows do with the results on GitHub."""
 
-    commentOnPullRequests: bool = True
-    createRelease: bool = True
+    commentOnPullRequests: bool = Field(
+        default=True, description="Post eval results to the run's taxonomy pull requests."
+    )
+    createRelease: bool = Field(
+        default=True, description="Create a GitHub release with the changelog in the runs repo."
+    )
 
 
 class Publish(StrictModel):
@@ -295,6 +317,6 @@ class PipelineRun(StrictModel):
     apiVersion: Literal["gitops.instructlab.ai/v1alpha1"] = Field(
         description=f"Always {API_VERSION}."
     )
-    kind: Literal["PipelineRun"]
+    kind: Literal["PipelineRun"] = Field(description="Always PipelineRun.")
     metadata: Metadata
     spec: PipelineRunSpec

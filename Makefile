@@ -1,0 +1,58 @@
+# Two commands do all setup on a fresh machine (Python 3.11+):
+#   make demo   render the bundled example runs with the bundled environments
+#   make test   lint, type-check and run the whole test suite
+# Each creates its own virtualenv (.venv) when missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DEMO_OUT ?= demo-out
+
+.PHONY: demo test lint typecheck pytest update-goldens docs bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# The CLI alone: pydantic, typer, PyYAML. No torch, no cloud SDKs.
+$(VENV)/.core: $(BIN)/activate pyproject.toml
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.dev: $(BIN)/activate pyproject.toml
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.core
+
+demo: $(VENV)/.core
+	$(BIN)/ilab-gitops validate spec/examples environments
+	$(BIN)/ilab-gitops render spec/examples --environments environments --out $(DEMO_OUT)/rendered
+	@echo
+	@echo "Rendered manifests (one folder per step, Flux wiring in flux/):"
+	@cd $(DEMO_OUT) && find rendered -type f | sort | sed 's/^/  /'
+	@echo
+	@echo "The training step of the production run:"
+	@cat $(DEMO_OUT)/rendered/granite-20261124/02-train-phase-1/pytorchjob.yaml
+	@echo
+	@echo "Everything is in $(DEMO_OUT)/rendered/"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check compiler tests bench
+	$(BIN)/ruff format --check compiler tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+# Regenerate golden files, JSON Schemas and the spec reference on purpose.
+update-goldens: $(VENV)/.dev
+	$(BIN)/pytest -q --update-goldens tests/unit
+
+docs: update-goldens
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

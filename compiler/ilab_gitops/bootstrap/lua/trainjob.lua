@@ -1,0 +1,39 @@
+-- Argo CD health check for trainer.kubeflow.org/v1alpha1 TrainJob (Kubeflow Trainer v2).
+-- Installed as argocd-cm key resource.customizations.health.trainer.kubeflow.org_TrainJob.
+-- Lua 5.1 (gopher-lua): reads the global `obj`, returns {status = ..., message = ...}.
+--
+-- Terminal conditions: Complete, Failed. Suspended=True while queued or suspended. Only
+-- conditions with status "True" count; Failed is checked first, as in the Flux CEL.
+local hs = {}
+local truthy = {}
+
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, condition in ipairs(obj.status.conditions) do
+    if condition.type ~= nil and condition.status == "True" then
+      truthy[condition.type] = condition
+    end
+  end
+end
+
+local function message(ctype, default)
+  local condition = truthy[ctype]
+  if condition ~= nil and condition.message ~= nil and condition.message ~= "" then
+    return condition.message
+  end
+  return default
+end
+
+if truthy["Failed"] ~= nil then
+  hs.status = "Degraded"
+  hs.message = message("Failed", "TrainJob failed")
+elseif truthy["Complete"] ~= nil then
+  hs.status = "Healthy"
+  hs.message = message("Complete", "TrainJob completed")
+elseif truthy["Suspended"] ~= nil then
+  hs.status = "Suspended"
+  hs.message = message("Suspended", "TrainJob is suspended (queued)")
+else
+  hs.status = "Progressing"
+  hs.message = "TrainJob is running"
+end
+return hs
