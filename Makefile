@@ -32,7 +32,7 @@ demo: $(VENV)/.core
 	@cd $(DEMO_OUT) && find rendered -type f | sort | sed 's/^/  /'
 	@echo
 	@echo "The training step of the production run:"
-	@cat $(DEMO_OUT)/rendered/granite-20261124/02-train-phase-1/pytorchjob.yaml
+	@cat $(DEMO_OUT)/rendered/granite-20261124/02-train-phase-1/manifests.yaml
 	@echo
 	@echo "Everything is in $(DEMO_OUT)/rendered/"
 

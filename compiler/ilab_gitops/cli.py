@@ -166,6 +166,7 @@ def render(
 class SchemaKind(str, Enum):
     pipelinerun = "pipelinerun"
     environment = "environment"
+    results = "results"
 
 
 @app.command()
@@ -181,6 +182,95 @@ def schema(
 # Command modules register themselves here, one line each (keep this block sorted).
 # --- command registrations ---
 # --- end of command registrations ---
+
+
+RepoUrlOption = Annotated[
+    str, typer.Option("--repo-url", help="URL of the runs repository the engine reads.")
+]
+EnvironmentNameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--environment",
+        help="Profile whose namespace and Flux settings to use (default: the only one).",
+    ),
+]
+
+
+def _pick_environment(environments: Path, name: str | None, fmt: OutputFormat) -> object:
+    """The Environment the bootstrap is for; exits 2 with a clear message when ambiguous."""
+    from ilab_gitops.workspace import load_workspace
+
+    ws = load_workspace([], environments)
+    _report(ws.diagnostics, fmt)
+    if not ws.ok:
+        raise typer.Exit(EXIT_INVALID)
+    known = sorted(ws.environments)
+    if name is None and len(known) == 1:
+        name = known[0]
+    if name is None or name not in ws.environments:
+        wanted = f'"{name}" not found' if name else "several profiles found"
+        typer.echo(
+            f"ilab-gitops: environment {wanted} in {environments.as_posix()}; "
+            f"pass --environment with one of: {', '.join(known) or 'none'}",
+            err=True,
+        )
+        raise typer.Exit(EXIT_INVALID)
+    return ws.environments[name][1]
+
+
+@bootstrap_app.command("argocd")
+def bootstrap_argocd(
+    repo_url: RepoUrlOption,
+    environment: EnvironmentNameOption = None,
+    environments: EnvironmentsOption = Path("environments"),
+    revision: Annotated[str, typer.Option(help="Branch Argo CD follows.")] = "main",
+    argocd_namespace: Annotated[str, typer.Option(help="Namespace of Argo CD.")] = "argocd",
+    project: Annotated[str, typer.Option(help="AppProject to create.")] = "ilab-runs",
+    rendered_path: Annotated[str, typer.Option(help="Rendered folder in the repo.")] = "rendered",
+    fmt: FormatOption = OutputFormat.auto,
+) -> None:
+    """Print the Argo CD setup: health checks (argocd-cm), AppProject, ApplicationSet."""
+    from ilab_gitops import yaml_emit
+    from ilab_gitops.bootstrap import argocd_bootstrap
+    from ilab_gitops.spec.environment import Environment
+
+    env = _pick_environment(environments, environment, fmt)
+    assert isinstance(env, Environment)
+    objects = argocd_bootstrap(
+        repo_url,
+        revision=revision,
+        rendered_path=rendered_path,
+        namespace=env.spec.namespace,
+        argocd_namespace=argocd_namespace,
+        project=project,
+    )
+    sys.stdout.write(yaml_emit.dump_all(objects))
+
+
+@bootstrap_app.command("flux")
+def bootstrap_flux(
+    repo_url: RepoUrlOption,
+    environment: EnvironmentNameOption = None,
+    environments: EnvironmentsOption = Path("environments"),
+    branch: Annotated[str, typer.Option(help="Branch Flux follows.")] = "main",
+    fmt: FormatOption = OutputFormat.auto,
+) -> None:
+    """Print the Flux setup: the GitRepository and the parent Kustomization of all runs."""
+    from ilab_gitops import yaml_emit
+    from ilab_gitops.bootstrap import flux_bootstrap
+    from ilab_gitops.spec.environment import Environment
+
+    env = _pick_environment(environments, environment, fmt)
+    assert isinstance(env, Environment)
+    flux = env.spec.flux
+    objects = flux_bootstrap(
+        repo_url,
+        branch=branch,
+        rendered_path=flux.renderedPath,
+        namespace=flux.namespace,
+        source_name=flux.sourceName,
+    )
+    sys.stdout.write(yaml_emit.dump_all(objects))
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from ilab_gitops.manifests.model import Manifests
 
 FLUX_FOLDER = "flux"
 INDEX_FILE = "kustomization.yaml"
+STEP_FILE = "manifests.yaml"
+FLUX_FILE = "kustomizations.yaml"
 
 
 def _kustomization(resources: Iterable[str]) -> str:
@@ -22,17 +24,17 @@ def _kustomization(resources: Iterable[str]) -> str:
 
 
 def render_run(manifests: Manifests) -> dict[str, str]:
-    """Files of one run, by path relative to `rendered/<run>/`."""
+    """Files of one run, by path relative to `rendered/<run>/`.
+
+    One multi-document file per step keeps the tree small (file count dominates write time
+    for large repos) while each step still has a folder of its own for Flux to point at.
+    """
     files: dict[str, str] = {}
     for step in manifests.steps:
-        for obj in step.objects:
-            files[f"{step.folder}/{obj['kind'].lower()}.yaml"] = yaml_emit.dump(obj)
+        files[f"{step.folder}/{STEP_FILE}"] = yaml_emit.dump_all(step.objects)
     if manifests.flux:
-        names = []
-        for step, obj in zip(manifests.steps, manifests.flux, strict=True):
-            names.append(f"{step.folder}.yaml")
-            files[f"{FLUX_FOLDER}/{step.folder}.yaml"] = yaml_emit.dump(obj)
-        files[f"{FLUX_FOLDER}/{INDEX_FILE}"] = _kustomization(names)
+        files[f"{FLUX_FOLDER}/{FLUX_FILE}"] = yaml_emit.dump_all(manifests.flux)
+        files[f"{FLUX_FOLDER}/{INDEX_FILE}"] = _kustomization([FLUX_FILE])
     return dict(sorted(files.items()))
 
 
@@ -51,7 +53,11 @@ def flux_index(runs_with_flux: Iterable[str]) -> str:
 
 
 def render_tree(all_manifests: Mapping[str, Manifests]) -> dict[str, str]:
-    """Every file under `rendered/`, for the given runs (keyed by run name)."""
+    """Every file under `rendered/`, for the given runs (keyed by run name).
+
+    `kustomization.yaml` at the root is always written, even empty: without it the Flux
+    parent Kustomization would apply every YAML file below, unordered.
+    """
     files: dict[str, str] = {}
     flux_runs = []
     for run, manifests in sorted(all_manifests.items()):
@@ -59,8 +65,7 @@ def render_tree(all_manifests: Mapping[str, Manifests]) -> dict[str, str]:
             files[f"{run}/{path}"] = text
         if manifests.flux:
             flux_runs.append(run)
-    if flux_runs:
-        files[INDEX_FILE] = flux_index(flux_runs)
+    files[INDEX_FILE] = flux_index(flux_runs)
     return dict(sorted(files.items()))
 
 
@@ -81,8 +86,6 @@ def merge_tree(
         if "/" in path and path.split("/", 1)[0] not in rendered and not prune
     }
     files.update(render_tree(rendered))
-    files.pop(INDEX_FILE, None)
     flux_runs = sorted({p.split("/", 1)[0] for p in files if p.split("/")[1:2] == [FLUX_FOLDER]})
-    if flux_runs:
-        files[INDEX_FILE] = flux_index(flux_runs)
+    files[INDEX_FILE] = flux_index(flux_runs)
     return dict(sorted(files.items()))

@@ -7,7 +7,13 @@ from collections.abc import Callable
 
 from ilab_gitops.manifests import pods
 from ilab_gitops.manifests.flux import flux_kustomizations
-from ilab_gitops.manifests.hashing import canonical_json, chain, chain_seed, sha256_text
+from ilab_gitops.manifests.hashing import (
+    canonical_json,
+    chain,
+    chain_seed,
+    pretty_json,
+    sha256_text,
+)
 from ilab_gitops.manifests.model import STEP_IDS, CompiledStep, K8sObject, Manifests, step_wave
 from ilab_gitops.manifests.steps import PLANS, step_dir
 from ilab_gitops.manifests.workloads import StepPlan, params_configmap, workload
@@ -30,7 +36,7 @@ def _step_objects(
     plan: StepPlan, env: Environment, run: str, name: str, annotations: dict[str, str]
 ) -> list[K8sObject]:
     params = {**plan.params, "stepName": name, "outputPath": step_dir(name)}
-    text = json.dumps(params, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    text = pretty_json(params) + "\n"
     return [
         params_configmap(plan, env, run, name, annotations, text),
         workload(plan, env, run, name, annotations),
@@ -77,12 +83,14 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
         annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
         if step_id == "publish":
             annotations[pods.ANNOTATION_SPEC_SHA] = spec_sha
-        draft = _step_objects(plan, env, name, _PLACEHOLDER, annotations)
+        # Build once with a placeholder name, hash that, then put the real name in: the
+        # hash covers every byte of the step's objects except the name derived from it.
+        draft = canonical_json(_step_objects(plan, env, name, _PLACEHOLDER, annotations))
         digest = chain(previous, draft)
         object_name = step_name(name, step_id, digest)
-        objects = _step_objects(
-            plan, env, name, object_name, {**annotations, pods.ANNOTATION_STEP_HASH: digest}
-        )
+        objects: list[K8sObject] = json.loads(draft.replace(_PLACEHOLDER, object_name))
+        for obj in objects:
+            obj["metadata"]["annotations"][pods.ANNOTATION_STEP_HASH] = digest
         if index == 0:
             objects.insert(0, workspace_pvc(run, env, step_wave(index)))
         names[step_id] = object_name

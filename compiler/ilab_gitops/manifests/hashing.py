@@ -17,11 +17,35 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def chain(previous: str, content: Any) -> str:
-    """Hash of a step: its own compiled content plus the hash of the step before it."""
-    return sha256_text(previous + "\n" + canonical_json(content))
+def chain(previous: str, canonical: str) -> str:
+    """Hash of a step: its own compiled content (canonical JSON) plus the previous step's hash."""
+    return sha256_text(previous + "\n" + canonical)
 
 
 def chain_seed(run: str, attempt: int) -> str:
     """Start of a run's chain; `spec.attempt` enters here so bumping it renames every step."""
     return sha256_text(f"ilab-gitops/v1alpha1\n{run}\n{attempt}")
+
+
+def pretty_json(value: Any, indent: str = "") -> str:
+    """Indented, key-sorted JSON, same text as `json.dumps(indent=2, sort_keys=True)`.
+
+    The standard library drops to its pure-Python encoder whenever `indent` is set; params
+    are small and shallow, so this recursion is several times faster.
+    """
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [
+            f"{inner}{json.dumps(key, ensure_ascii=False)}: {pretty_json(value[key], inner)}"
+            for key in sorted(value)
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return (
+            "[\n" + ",\n".join(inner + pretty_json(v, inner) for v in value) + "\n" + indent + "]"
+        )
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
