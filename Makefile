@@ -8,8 +8,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEMO_OUT ?= demo-out
+# The step tests run in their own venv with the heavy extras, as the step images do.
+STEPS_VENV ?= .venv-steps
+SBIN := $(STEPS_VENV)/bin
 
-.PHONY: demo test lint typecheck pytest update-goldens docs bench clean
+.PHONY: demo test lint typecheck pytest pytest-steps update-goldens docs bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,14 @@ $(VENV)/.core: $(BIN)/activate pyproject.toml
 $(VENV)/.dev: $(BIN)/activate pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@ $(VENV)/.core
+
+# torch first, pinned, so pip takes the CPU wheel (a range would pull a CUDA build).
+$(STEPS_VENV)/.steps: pyproject.toml
+	$(PYTHON) -m venv $(STEPS_VENV)
+	$(SBIN)/python -m pip install -q --upgrade pip
+	$(SBIN)/python -m pip install -q torch==2.13.0
+	$(SBIN)/python -m pip install -q -e '.[fetch,train,eval,publish,steps-test]'
+	@touch $@
 
 demo: $(VENV)/.core
 	$(BIN)/ilab-gitops validate spec/examples environments
@@ -46,7 +57,10 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+pytest-steps: $(STEPS_VENV)/.steps
+	ILAB_REQUIRE_STEPS=1 OMP_NUM_THREADS=1 $(SBIN)/pytest -q -p no:cacheprovider tests/steps
+
+test: lint typecheck pytest pytest-steps
 
 # Regenerate golden files, JSON Schemas and the spec reference on purpose.
 update-goldens: $(VENV)/.dev

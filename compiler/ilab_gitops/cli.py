@@ -181,6 +181,15 @@ def schema(
 
 # Command modules register themselves here, one line each (keep this block sorted).
 # --- command registrations ---
+from ilab_gitops.commands import repo as _repo  # noqa: E402
+
+_repo.register(app)
+from ilab_gitops.commands import results as _results  # noqa: E402
+
+_results.register(app)
+from ilab_gitops.commands import status as _status  # noqa: E402
+
+_status.register(app)
 # --- end of command registrations ---
 
 

@@ -44,7 +44,10 @@ class MtBenchResult(_Results):
 class QuestionScore(_Results):
     """One taxonomy question judged for base and candidate (MT-Bench-Branch)."""
 
-    questionId: int
+    questionId: str = Field(
+        description="instructlab-eval's question id (a 128-bit md5 integer, kept as a string "
+        "so JSON readers do not lose precision)."
+    )
     question: str
     baseScore: Score | None = None
     candidateScore: Score | None = None
@@ -101,7 +104,9 @@ class RunResults(_Results):
     taxonomy: TaxonomyInfo
     mtBench: MtBenchResult
     mtBenchBranch: BranchScores
-    mmluBranch: BranchScores
+    mmluBranch: BranchScores | None = Field(
+        default=None, description="Absent when the SDG data has no knowledge datasets."
+    )
     qnaFiles: list[QnaFileResult] = Field(description="Sorted by path.")
     model: ModelLocation
     finishedAt: str = Field(description="RFC 3339 UTC time the publish step wrote the file.")

@@ -11,6 +11,11 @@ from importlib import resources
 
 from ilab_gitops.manifests.model import K8sObject
 from ilab_gitops.manifests.pods import LABEL_RUN
+from ilab_gitops.notifications.argocd import (
+    SUBSCRIBE_ANNOTATIONS,
+    argocd_cmd_params_cm,
+    argocd_notifications_cm,
+)
 
 #: Lua script name -> the kind it judges (`<group>/<version>`, `<Kind>`).
 HEALTH_CHECKS: dict[str, tuple[str, str]] = {
@@ -121,6 +126,8 @@ def application_set(
                 "metadata": {
                     "name": "{{.path.basename}}",
                     "labels": {**_LABELS, LABEL_RUN: "{{.path.basename}}"},
+                    # Commit statuses per step (Argo CD Notifications, see notifications/).
+                    "annotations": dict(SUBSCRIBE_ANNOTATIONS),
                 },
                 "spec": {
                     "project": project,
@@ -154,10 +161,13 @@ def argocd_bootstrap(  # noqa: PLR0917 - the public signature is positional
     namespace: str = "ilab",
     argocd_namespace: str = "argocd",
     project: str = "ilab-runs",
+    argocd_url: str | None = None,
 ) -> list[K8sObject]:
-    """argocd-cm fragment (health checks), AppProject and ApplicationSet, in apply order."""
+    """Health checks and notification fragments, AppProject, ApplicationSet, in apply order."""
     return [
         argocd_cm(argocd_namespace),
+        argocd_cmd_params_cm(argocd_namespace),
+        argocd_notifications_cm(argocd_namespace, argocd_url),
         app_project(repo_url, namespace, argocd_namespace, project),
         application_set(
             repo_url,

@@ -9,6 +9,8 @@ in their own namespace (`Environment.spec.flux.namespace`): pass the same values
 
 from __future__ import annotations
 
+from ilab_gitops.notifications.flux import flux_notifications
+
 from ilab_gitops.manifests.model import K8sObject
 
 _LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
@@ -61,8 +63,10 @@ def flux_bootstrap(
     namespace: str = "flux-system",
     source_name: str = "ilab-runs",
 ) -> list[K8sObject]:
-    """GitRepository and parent Kustomization (both named `source_name`), in apply order."""
+    """GitRepository, parent Kustomization (both named `source_name`), and the commit-status
+    Provider and Alert, in apply order."""
     return [
         git_repository(repo_url, branch, rendered_path, namespace, source_name),
         parent_kustomization(rendered_path, namespace, source_name),
+        *flux_notifications(repo_url, namespace),
     ]

@@ -12,7 +12,7 @@ from ilab_gitops.manifests.hashing import (
     chain,
     chain_seed,
     pretty_json,
-    sha256_text,
+    spec_sha256,
 )
 from ilab_gitops.manifests.model import STEP_IDS, CompiledStep, K8sObject, Manifests, step_wave
 from ilab_gitops.manifests.steps import PLANS, step_dir
@@ -21,11 +21,6 @@ from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 
 _PLACEHOLDER = "step-name-placeholder"
-
-
-def spec_sha256(run: PipelineRun) -> str:
-    """sha256 of the run spec's canonical JSON (defaults filled in)."""
-    return sha256_text(canonical_json(run.model_dump(mode="json")))
 
 
 def step_name(run: str, step_id: str, digest: str) -> str:

@@ -30,6 +30,15 @@ TRAINJOB_HEALTH: K8sObject = {
 }
 
 
+#: Flux's github provider takes the commit-status context from this annotation (see
+#: notifications/flux.py), so statuses read `ilab/<run>/<step>` under both engines.
+CONTEXT_ANNOTATION = "event.toolkit.fluxcd.io/ilab-context"
+
+
+def status_context(run: str, step_id: str) -> str:
+    return f"ilab/{run}/{step_id}"
+
+
 def kustomization_name(run: str, step: CompiledStep) -> str:
     return f"{run}-{step.step_id}"
 
@@ -61,6 +70,7 @@ def flux_kustomizations(
                     "name": kustomization_name(run, step),
                     "namespace": flux.namespace,
                     "labels": pods.labels(run, step.step_id),
+                    "annotations": {CONTEXT_ANNOTATION: status_context(run, step.step_id)},
                 },
                 "spec": spec,
             }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ilab_gitops.spec.pipeline_run import PipelineRun
 
 
 def canonical_json(value: Any) -> str:
@@ -49,3 +52,8 @@ def pretty_json(value: Any, indent: str = "") -> str:
             "[\n" + ",\n".join(inner + pretty_json(v, inner) for v in value) + "\n" + indent + "]"
         )
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def spec_sha256(run: PipelineRun) -> str:
+    """sha256 of the run spec's canonical JSON (defaults filled in)."""
+    return sha256_text(canonical_json(run.model_dump(mode="json")))

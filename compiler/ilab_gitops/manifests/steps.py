@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ilab_gitops.manifests import pods
+from ilab_gitops.manifests.hashing import spec_sha256
 from ilab_gitops.manifests.model import K8sObject
 from ilab_gitops.manifests.workloads import StepPlan
 from ilab_gitops.spec.base import ConfigMapKeyRef
@@ -257,6 +258,10 @@ def publish(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
         "taxonomy": {"repoUrl": run.spec.taxonomy.repoUrl, "commit": run.spec.taxonomy.commit,
                      "pullRequests": list(run.spec.taxonomy.pullRequests)},
         "baseModel": base.model_dump(exclude_none=True, mode="json"),
+        # results.json names the exact spec it came from.
+        "specSha256": spec_sha256(run),
+        "cluster": env.spec.cluster,
+        "namespace": env.spec.namespace,
         "caBundle": ca,
         "attempt": [run.spec.attempt, pub.attempt],
     }

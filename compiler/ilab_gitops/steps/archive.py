@@ -1,0 +1,211 @@
+"""Safe, streaming extraction of a tar archive (any compression tarfile detects).
+
+Why not `tarfile.extractall(filter="data")`: the images run Python 3.11, whose filter had
+bypasses (CVE-2025-4517 and friends: symlink-then-hardlink, long realpaths) fixed only in
+3.11.13, and it enforces no size or count limits. The rules here are stricter and simple:
+
+- names: relative, no `..`, no NUL; every parent on disk must be a real folder, never a link;
+- regular files are created with O_EXCL|O_NOFOLLOW (a duplicate member is an error) and
+  written in chunks while counting bytes and hashing;
+- hard links may only name a regular file extracted earlier;
+- symlinks are created after everything else, then each must resolve (realpath, following
+  chains) to an existing path inside the destination;
+- devices, fifos and sparse files are refused; sizes and member counts are bounded.
+
+The archive is read once, in order (`r|*`), so it can come straight off a network stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from ilab_gitops.steps.runtime import StepError
+
+GiB = 1024**3
+CHUNK = 1024 * 1024
+
+
+class ArchiveError(StepError):
+    """The archive is unreadable or breaks a safety rule."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_total_bytes: int = 512 * GiB
+    max_file_bytes: int = 128 * GiB
+    max_members: int = 500_000
+    max_name_bytes: int = 4096
+
+
+@dataclass
+class Extracted:
+    """What came out: regular files with their sha256, and totals for the marker."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    members: int = 0
+    total_bytes: int = 0
+
+
+def member_parts(name: str) -> tuple[str, ...]:
+    """Normalized path components of a member name, or ArchiveError if it could escape."""
+    if "\x00" in name:
+        raise ArchiveError(f"member {name!r}: NUL in name")
+    path = PurePosixPath(name)
+    if path.is_absolute():
+        raise ArchiveError(f"member {name!r}: absolute path")
+    parts = tuple(part for part in path.parts if part not in ("", "."))
+    if ".." in parts:
+        raise ArchiveError(f"member {name!r}: '..' in path")
+    return parts
+
+
+class _Extractor:
+    def __init__(self, dest: Path, limits: Limits) -> None:
+        self.dest = dest
+        self.real_dest = os.path.realpath(dest)
+        self.limits = limits
+        self.result = Extracted()
+        self.pending_links: list[tuple[tuple[str, ...], str]] = []
+
+    def ensure_dir(self, parts: tuple[str, ...], member: str) -> Path:
+        current = self.dest
+        for part in parts:
+            current = current / part
+            try:
+                info = current.lstat()
+            except FileNotFoundError:
+                current.mkdir(mode=0o755)
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                raise ArchiveError(f"member {member!r}: {part!r} on its path is not a folder")
+        return current
+
+    def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        self.result.members += 1
+        if self.result.members > self.limits.max_members:
+            raise ArchiveError(f"more than {self.limits.max_members} members")
+        if len(member.name.encode()) > self.limits.max_name_bytes:
+            raise ArchiveError(f"member name longer than {self.limits.max_name_bytes} bytes")
+        parts = member_parts(member.name)
+        if not parts:
+            if member.isdir():
+                return
+            raise ArchiveError(f"member {member.name!r}: empty name")
+        if member.isdir():
+            self.ensure_dir(parts, member.name)
+        elif member.issparse():
+            raise ArchiveError(f"member {member.name!r}: sparse files are not supported")
+        elif member.isreg():
+            self.write_file(tar, member, parts)
+        elif member.islnk():
+            self.hard_link(member, parts)
+        elif member.issym():
+            self.queue_symlink(member, parts)
+        else:
+            kind = "device file" if member.ischr() or member.isblk() else "fifo/special file"
+            raise ArchiveError(f"member {member.name!r}: {kind} not allowed")
+
+    def write_file(
+        self, tar: tarfile.TarFile, member: tarfile.TarInfo, parts: tuple[str, ...]
+    ) -> None:
+        if member.size > self.limits.max_file_bytes:
+            raise ArchiveError(
+                f"member {member.name!r}: {member.size} bytes exceeds the per-file limit "
+                f"of {self.limits.max_file_bytes}"
+            )
+        if self.result.total_bytes + member.size > self.limits.max_total_bytes:
+            raise ArchiveError(f"archive expands beyond {self.limits.max_total_bytes} bytes")
+        parent = self.ensure_dir(parts[:-1], member.name)
+        mode = 0o755 if member.mode & 0o111 else 0o644
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(parent / parts[-1], flags, mode)
+        except FileExistsError:
+            raise ArchiveError(f"member {member.name!r}: duplicate path") from None
+        source = tar.extractfile(member)
+        if source is None:  # pragma: no cover - isreg() members always have data
+            raise ArchiveError(f"member {member.name!r}: no data")
+        digest = hashlib.sha256()
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                written += len(chunk)
+                if written > member.size:  # pragma: no cover - tarfile never over-reads
+                    raise ArchiveError(f"member {member.name!r}: more data than its header says")
+                digest.update(chunk)
+                out.write(chunk)
+        if written != member.size:
+            raise ArchiveError(f"member {member.name!r}: truncated ({written}/{member.size})")
+        self.result.total_bytes += written
+        self.result.files["/".join(parts)] = digest.hexdigest()
+
+    def hard_link(self, member: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
+        target = "/".join(member_parts(member.linkname))
+        if target not in self.result.files:
+            raise ArchiveError(
+                f"member {member.name!r}: hard link to {member.linkname!r}, "
+                "which is not a file extracted earlier"
+            )
+        parent = self.ensure_dir(parts[:-1], member.name)
+        try:
+            os.link(self.dest / target, parent / parts[-1], follow_symlinks=False)
+        except FileExistsError:
+            raise ArchiveError(f"member {member.name!r}: duplicate path") from None
+        self.result.files["/".join(parts)] = self.result.files[target]
+
+    def queue_symlink(self, member: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
+        target = member.linkname
+        if not target or "\x00" in target or PurePosixPath(target).is_absolute():
+            raise ArchiveError(f"member {member.name!r}: symlink to absolute path {target!r}")
+        lexical = os.path.normpath(os.path.join(*parts[:-1], target) if parts[:-1] else target)
+        if lexical in (".", "..") or lexical.startswith("../"):
+            raise ArchiveError(f"member {member.name!r}: symlink {target!r} points outside")
+        self.pending_links.append((parts, target))
+
+    def finish_symlinks(self) -> None:
+        for parts, target in self.pending_links:
+            name = "/".join(parts)
+            parent = self.ensure_dir(parts[:-1], name)
+            try:
+                os.symlink(target, parent / parts[-1])
+            except FileExistsError:
+                raise ArchiveError(f"member {name!r}: duplicate path") from None
+            self.result.symlinks[name] = target
+        for parts, target in self.pending_links:
+            name = "/".join(parts)
+            resolved = os.path.realpath(self.dest.joinpath(*parts))
+            inside = os.path.commonpath([resolved, self.real_dest]) == self.real_dest
+            if not inside or resolved == self.real_dest:
+                raise ArchiveError(f"member {name!r}: symlink {target!r} resolves outside")
+            if not os.path.exists(resolved):
+                raise ArchiveError(f"member {name!r}: symlink {target!r} points to nothing")
+
+
+def extract_stream(fileobj: IO[bytes], dest: Path, limits: Limits | None = None) -> Extracted:
+    """Extract a tar stream into the existing, empty folder `dest` under the safety rules."""
+    extractor = _Extractor(dest, limits or Limits())
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+            for member in tar:
+                extractor.add(tar, member)
+    except ArchiveError:
+        raise
+    except (tarfile.TarError, zlib.error, EOFError) as exc:
+        raise ArchiveError(f"not a readable tar archive: {exc}") from None
+    except OSError as exc:
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            raise
+        # gzip/bz2/lzma raise OSError subclasses ("Not a gzipped file", "Invalid data stream").
+        if exc.errno is None:
+            raise ArchiveError(f"not a readable tar archive: {exc}") from None
+        raise
+    extractor.finish_symlinks()
+    return extractor.result

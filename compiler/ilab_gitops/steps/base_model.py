@@ -1,0 +1,104 @@
+"""Bring the base model into the prepare step's output: from S3, Hugging Face or a PVC.
+
+Training and evaluation read `<prepare>/model` from the run's workspace volume; the base
+model PVC is mounted only in the prepare pod, so a PVC model is copied too (recording just
+its path would leave the training pods without a model).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from ilab_gitops.steps.archive import member_parts
+from ilab_gitops.steps.runtime import StepError
+from ilab_gitops.steps.s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+# Bounded memory: at most max_concurrency * chunk in flight per file.
+TRANSFER = TransferConfig(
+    multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=8
+)
+
+
+def _relative_key(key: str, prefix: str) -> str | None:
+    rel = key[len(prefix) :].lstrip("/")
+    if not rel or key.endswith("/"):
+        return None  # the prefix itself or a "folder" placeholder object
+    try:
+        parts = member_parts(rel)
+    except StepError:
+        raise StepError(f"s3 key {key!r} would be written outside the model folder") from None
+    return "/".join(parts)
+
+
+def fetch_s3_prefix(client: S3Client, bucket: str, prefix: str, dest: Path) -> list[str]:
+    """Download every object under `prefix/` into `dest`, keeping relative paths."""
+    norm = prefix.strip("/") + "/"
+    paginator = client.get_paginator("list_objects_v2")
+    fetched: list[str] = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=norm):
+        for obj in page.get("Contents", []):
+            rel = _relative_key(obj["Key"], norm)
+            if rel is None:
+                continue
+            target = dest / PurePosixPath(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, obj["Key"], str(target), Config=TRANSFER)
+            fetched.append(rel)
+    if not fetched:
+        raise StepError(f"no objects under s3://{bucket}/{norm} (base model prefix)")
+    log.info("downloaded %d objects from s3://%s/%s", len(fetched), bucket, norm)
+    return sorted(fetched)
+
+
+def fetch_huggingface(repo: str, revision: str, token: str | None, dest: Path) -> str:
+    """snapshot_download into `dest` (HF_ENDPOINT selects a mirror); returns the revision."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        snapshot_download(repo_id=repo, revision=revision, token=token, local_dir=dest)
+    except RepositoryNotFoundError:
+        raise StepError(
+            f"Hugging Face repo {repo} not found (or the token cannot read it)"
+        ) from None
+    except RevisionNotFoundError:
+        raise StepError(f"Hugging Face repo {repo} has no revision {revision}") from None
+    except HfHubHTTPError as exc:
+        raise StepError(f"Hugging Face download of {repo}@{revision} failed: {exc}") from None
+    # snapshot_download keeps its metadata cache inside local_dir; it is not part of the model.
+    shutil.rmtree(dest / ".cache", ignore_errors=True)
+    return revision
+
+
+def copy_pvc(source: Path, dest: Path) -> None:
+    if not source.is_dir():
+        raise StepError(f"base model path {source} does not exist on the mounted PVC")
+    shutil.copytree(source, dest, symlinks=False, dirs_exist_ok=True)
+
+
+def check_model_dir(path: Path) -> dict[str, Any]:
+    """A Hugging Face model folder needs config.json and a tokenizer with a chat template."""
+    if not (path / "config.json").is_file():
+        raise StepError(f"base model at {path} has no config.json (not a Hugging Face model)")
+    tokenizer_config = path / "tokenizer_config.json"
+    has_template = (path / "chat_template.jinja").is_file() or (
+        tokenizer_config.is_file() and "chat_template" in tokenizer_config.read_text("utf-8")
+    )
+    if not has_template:
+        raise StepError(
+            f"base model at {path} has no chat template (tokenizer_config.json "
+            "chat_template or chat_template.jinja); data processing needs one"
+        )
+    return {"configJson": True, "chatTemplate": True}

@@ -1,0 +1,36 @@
+"""Read a taxonomy checkout's HEAD commit without a git binary (the fetch image has none)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def head_commit(repo: Path) -> str | None:
+    """The commit HEAD names in `repo/.git`, or None when it is not a plain git checkout."""
+    git = repo / ".git"
+    try:
+        head = (git / "HEAD").read_text("utf-8").strip()
+    except OSError:
+        return None
+    if _SHA.match(head):
+        return head
+    if not head.startswith("ref: "):
+        return None
+    ref = head[5:].strip()
+    try:
+        value = (git / ref).read_text("utf-8").strip()
+        return value if _SHA.match(value) else None
+    except OSError:
+        pass
+    try:
+        packed = (git / "packed-refs").read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    for line in packed:
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == ref and _SHA.match(parts[0]):
+            return parts[0]
+    return None
