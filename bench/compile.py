@@ -244,8 +244,8 @@ def main() -> int:
     print(f"cold render, one run         {stats(cold_render)} s  "
           f"({med(cold_render) / med(bare):.1f}x bare)")
     print(f"python -c 'import pydantic, yaml'  {stats(bare)} s")
-    for count, values in kustomize.items():
-        print(f"kubectl kustomize, {count:>3} run(s)  {stats(values)} s")
+    for label, values in kustomize.items():
+        print(f"kubectl kustomize, {label:>3} run(s)  {stats(values)} s")
     print(f"(ru_maxrss of this benchmark process: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
     return 0

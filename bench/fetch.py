@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import typing
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ def make_tarball(path: Path, size_mib: int, files: int = 8) -> None:
 
 
 class _Limited(io.RawIOBase):
-    def __init__(self, source: io.BufferedReader, size: int) -> None:
+    def __init__(self, source: typing.BinaryIO, size: int) -> None:
         self.source, self.left = source, size
 
     def readable(self) -> bool:

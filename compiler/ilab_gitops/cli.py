@@ -11,11 +11,15 @@ import sys
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ilab_gitops import __version__
+
+if TYPE_CHECKING:
+    from ilab_gitops.diagnostics import Diagnostic, Format
 
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
@@ -60,17 +64,19 @@ FormatOption = Annotated[
 ]
 
 
-def _resolve_format(fmt: OutputFormat) -> str:
+def _resolve_format(fmt: OutputFormat) -> Format:
     if fmt is OutputFormat.auto:
         return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    return fmt.value
+    if fmt is OutputFormat.github:
+        return "github"
+    return "json" if fmt is OutputFormat.json else "text"
 
 
-def _report(diagnostics: list, fmt: OutputFormat) -> None:  # type: ignore[type-arg]
+def _report(diagnostics: Sequence[Diagnostic], fmt: OutputFormat) -> None:
     from ilab_gitops.diagnostics import format_diagnostics
 
     resolved = _resolve_format(fmt)
-    text = format_diagnostics(diagnostics, resolved)  # type: ignore[arg-type]
+    text = format_diagnostics(diagnostics, resolved)
     if resolved == "json":
         sys.stdout.write(text)
     elif text:

@@ -45,8 +45,8 @@ def _type_name(annotation: Any) -> str:
         return f"map of {_type_name(args[0])} to {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
-    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    scalars: dict[object, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return scalars.get(annotation) or str(getattr(annotation, "__name__", annotation))
 
 
 def _constraints(info: FieldInfo) -> str:

@@ -94,7 +94,7 @@ class TaxonomyInfo(_Results):
 class RunResults(_Results):
     """The versioned contents of results.json."""
 
-    schemaVersion: Literal["1"] = RESULTS_SCHEMA_VERSION
+    schemaVersion: Literal["1"] = "1"
     run: str
     specSha256: str
     cluster: str

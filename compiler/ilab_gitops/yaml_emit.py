@@ -6,23 +6,30 @@ Manifests need only a subset of YAML: mappings with string keys, lists, strings,
 floats, booleans and null. This emitter writes that subset in block style with sorted keys,
 quotes every string a YAML 1.1 or 1.2 parser could read as something else, and writes
 multi-line strings as `|` blocks so PR reviews stay readable.
+
+Every document reads back exactly (same types, same values) with PyYAML's SafeLoader and
+CSafeLoader (YAML 1.1) and with ruamel.yaml's YAML 1.2 safe loader;
+tests/unit/test_yaml_emit.py checks that property on generated documents.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
 # Plain scalars we allow: conservative, so both YAML 1.1 and 1.2 read them back as strings.
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@=,+-]*(?:[ :][A-Za-z0-9_./@=,+-]+)*$")
+# The first character is a letter, "_" or "/", so no number, date, sexagesimal, indicator
+# (-?:,[]{}#&*!|>'"%@`) or special float (.inf) can start one; "\Z", not "$", which would also
+# match before a final newline.
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@=,+-]*(?:[ :][A-Za-z0-9_./@=,+-]+)*\Z")
 # Words a YAML 1.1 or 1.2 resolver turns into booleans or null.
 _RESERVED = frozenset(
     w
     for word in ("y", "yes", "n", "no", "true", "false", "on", "off", "null", "nan", "inf")
     for w in (word, word.capitalize(), word.upper())
 )
-_NUMBERISH = re.compile(r"^[-+.]?[0-9]|^\.(?:inf|nan)$|^[-+]?\.[0-9]|^0[box]", re.I)
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -40,10 +47,17 @@ _ESCAPES = {
     "\u2028": "\\L",
     "\u2029": "\\P",
 }
+# Everything outside YAML's printable set, plus the characters that are line breaks or
+# white space in YAML 1.1 but not 1.2 (or vice versa), and the byte order mark.
 _NEEDS_ESCAPE = re.compile(
-    "[\\\\\"\x00-\x1f\x7f-\x9f\xa0\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
+    '[\\\\"\x00-\x1f\x7f-\x9f\xa0\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]'
 )
-_BLOCK_SAFE = re.compile("^[^\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff]*$")
+# Characters a `|` block cannot hold as themselves (tab and newline it can).
+_BLOCK_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
+)
+#: YAML limits implicit ("key: value") keys to 1024 characters; longer keys use "? key".
+_IMPLICIT_KEY_LIMIT = 1000
 
 _cache: dict[str, str] = {}
 
@@ -66,13 +80,7 @@ def scalar_string(text: str) -> str:
     cached = _cache.get(text)
     if cached is not None:
         return cached
-    if (
-        _PLAIN.match(text)
-        and text not in _RESERVED
-        and not _NUMBERISH.match(text)
-        and not text.endswith(":")
-        and "://" not in text
-    ):
+    if _PLAIN.match(text) and text not in _RESERVED and "://" not in text:
         out = text
     else:
         out = quote(text)
@@ -82,10 +90,11 @@ def scalar_string(text: str) -> str:
 
 
 def _float(value: float) -> str:
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError("NaN and infinity are not emitted")
     text = repr(value)
     if "e" in text or "E" in text:
+        # YAML 1.1 floats need a "." and a signed exponent: 1e+16 -> 1.0e+16.
         mantissa, exponent = text.lower().split("e")
         if "." not in mantissa:
             mantissa += ".0"
@@ -112,65 +121,93 @@ def _scalar(value: Any) -> str:
 
 def _block(text: str, indent: str) -> str | None:
     """A `|` literal block for multi-line text, or None when a block cannot hold it exactly."""
-    if "\n" not in text or not _BLOCK_SAFE.match(text):
+    if _BLOCK_UNSAFE.search(text):
         return None
     body = text[:-1] if text.endswith("\n") else text
-    if body.endswith("\n") or body.startswith((" ", "\t", "\n")) or not body:
-        return None
-    lines = body.split("\n")
-    if any(line.endswith((" ", "\t")) for line in lines):
+    # Leading blanks would need an indentation indicator, trailing newlines "|+", trailing
+    # blanks on a line are invisible in review: those texts are quoted instead.
+    if (
+        not body
+        or body.endswith(("\n", " ", "\t"))
+        or body.startswith((" ", "\t", "\n"))
+        or " \n" in body
+        or "\t\n" in body
+    ):
         return None
     chomp = "" if text.endswith("\n") else "-"
-    inner = indent + "  "
-    return f"|{chomp}\n" + "\n".join(inner + line if line else "" for line in lines)
+    inner = "\n" + indent + "  "
+    if "\n\n" in body:  # empty lines stay empty (no trailing indentation)
+        return f"|{chomp}" + "".join(inner + line if line else "\n" for line in body.split("\n"))
+    return f"|{chomp}" + inner + body.replace("\n", inner)
 
 
-def _emit(value: Any, indent: str, out: list[str]) -> None:
-    """Append the block-style lines of a mapping or list (non-empty) at `indent`."""
-    if isinstance(value, dict):
-        for key in sorted(value):
-            if not isinstance(key, str):
-                raise TypeError("mapping keys must be strings")
-            item = value[key]
-            head = f"{indent}{scalar_string(key)}:"
-            _emit_item(head, item, indent, out, nested_indent=indent + "  ")
-    else:
-        for item in value:
-            head = f"{indent}-"
-            _emit_item(head, item, indent, out, nested_indent=indent + "  ", in_list=True)
+def _emit_mapping(value: dict[Any, Any], indent: str, out: list[str]) -> None:
+    for key in sorted(value):
+        if not isinstance(key, str):
+            raise TypeError("mapping keys must be strings")
+        text = _cache.get(key) or scalar_string(key)
+        if len(text) > _IMPLICIT_KEY_LIMIT:
+            out.append(f"{indent}? {text}")
+            head = indent + ":"
+        else:
+            head = indent + text + ":"
+        item = value[key]
+        if type(item) is str and "\n" not in item:  # the common case, inlined for speed
+            out.append(head + " " + (_cache.get(item) or scalar_string(item)))
+        else:
+            _emit_item(head, item, indent, out, False)
 
 
-def _emit_item(
-    head: str, item: Any, indent: str, out: list[str], *, nested_indent: str, in_list: bool = False
-) -> None:
-    if isinstance(item, dict | list) and item:
-        if in_list and isinstance(item, dict):
+def _emit_list(value: list[Any], indent: str, out: list[str]) -> None:
+    head = indent + "-"
+    for item in value:
+        _emit_item(head, item, indent, out, True)
+
+
+def _emit_item(head: str, item: Any, indent: str, out: list[str], in_list: bool) -> None:
+    """Append `head` (`key:`, `-` or `:`, at `indent`) followed by `item`."""
+    if isinstance(item, str):
+        if "\n" in item:
+            block = _block(item, indent)
+            out.append(head + " " + (block if block is not None else quote(item)))
+        else:
+            out.append(head + " " + (_cache.get(item) or scalar_string(item)))
+    elif isinstance(item, dict):
+        if not item:
+            out.append(head + " {}")
+        elif in_list:
             # "- key: value" with the rest of the mapping aligned under the first key.
-            lines: list[str] = []
-            _emit(item, nested_indent, lines)
-            lines[0] = head + " " + lines[0][len(nested_indent):]
-            out.extend(lines)
+            start = len(out)
+            _emit_mapping(item, indent + "  ", out)
+            out[start] = head + " " + out[start][len(indent) + 2 :]
         else:
             out.append(head)
-            _emit(item, nested_indent, out)
-    elif isinstance(item, dict):
-        out.append(head + " {}")
+            _emit_mapping(item, indent + "  ", out)
     elif isinstance(item, list):
-        out.append(head + " []")
-    elif isinstance(item, str) and "\n" in item:
-        block = _block(item, indent)
-        out.append(head + " " + (block if block is not None else quote(item)))
+        if item:
+            out.append(head)
+            _emit_list(item, indent + "  ", out)
+        else:
+            out.append(head + " []")
     else:
         out.append(head + " " + _scalar(item))
 
 
 def dump(value: dict[str, Any] | list[Any]) -> str:
     """One YAML document (no `---`), ending in a newline."""
-    if not value:
-        return ("{}" if isinstance(value, dict) else "[]") + "\n"
     out: list[str] = []
-    _emit(value, "", out)
-    return "\n".join(out) + "\n"
+    if isinstance(value, dict):
+        if not value:
+            return "{}\n"
+        _emit_mapping(value, "", out)
+    elif isinstance(value, list):
+        if not value:
+            return "[]\n"
+        _emit_list(value, "", out)
+    else:
+        raise TypeError(f"a YAML document must be a mapping or a list, not {type(value).__name__}")
+    out.append("")
+    return "\n".join(out)
 
 
 def dump_all(documents: Iterable[dict[str, Any]]) -> str:

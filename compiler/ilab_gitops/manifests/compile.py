@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from ilab_gitops.manifests import pods
@@ -78,14 +77,14 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
         annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
         if step_id == "publish":
             annotations[pods.ANNOTATION_SPEC_SHA] = spec_sha
-        # Build once with a placeholder name, hash that, then put the real name in: the
-        # hash covers every byte of the step's objects except the name derived from it.
+        # Hash the objects built with a placeholder name, then build them again with the
+        # name derived from that hash (a text substitution could hit user strings too).
         draft = canonical_json(_step_objects(plan, env, name, _PLACEHOLDER, annotations))
         digest = chain(previous, draft)
         object_name = step_name(name, step_id, digest)
-        objects: list[K8sObject] = json.loads(draft.replace(_PLACEHOLDER, object_name))
-        for obj in objects:
-            obj["metadata"]["annotations"][pods.ANNOTATION_STEP_HASH] = digest
+        objects = _step_objects(
+            plan, env, name, object_name, {**annotations, pods.ANNOTATION_STEP_HASH: digest}
+        )
         if index == 0:
             objects.insert(0, workspace_pvc(run, env, step_wave(index)))
         names[step_id] = object_name

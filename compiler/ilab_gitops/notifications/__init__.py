@@ -4,10 +4,10 @@
 Flux notification-controller (a github Provider and an Alert). Pure: builds plain objects.
 """
 
+from ilab_gitops.manifests.flux import status_context
 from ilab_gitops.notifications.argocd import (
     SUBSCRIBE_ANNOTATIONS,
     argocd_notifications_cm,
-    status_context,
 )
 from ilab_gitops.notifications.flux import flux_alert, flux_notifications, flux_provider
 

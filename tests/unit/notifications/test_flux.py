@@ -9,6 +9,7 @@ import re
 import celpy
 import pytest
 
+from ilab_gitops.manifests.flux import CONTEXT_ANNOTATION
 from ilab_gitops.bootstrap.flux import parent_kustomization
 from ilab_gitops.manifests.pods import labels
 from ilab_gitops.notifications import flux
@@ -57,8 +58,8 @@ def _event(metadata: dict[str, str] | None) -> dict[str, object]:
 def test_context_from_the_kustomization_annotation() -> None:
     # notification-controller strips `event.toolkit.fluxcd.io/` from the copied annotations.
     annotations = flux.context_annotations("granite-demo", "train-phase-1")
-    key = flux.CONTEXT_ANNOTATION.removeprefix("event.toolkit.fluxcd.io/")
-    metadata = {"revision": REV, key: annotations[flux.CONTEXT_ANNOTATION]}
+    key = CONTEXT_ANNOTATION.removeprefix("event.toolkit.fluxcd.io/")
+    metadata = {"revision": REV, key: annotations[CONTEXT_ANNOTATION]}
     assert _context(_event(metadata)) == "ilab/granite-demo/train-phase-1"
 
 
