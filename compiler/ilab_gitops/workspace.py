@@ -15,7 +15,11 @@ from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
 from ilab_gitops.sources import MAX_FILE_BYTES, Document, LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.validation import check_document, check_run_against_environment
+from ilab_gitops.validation import (
+    check_document,
+    check_run_against_environment,
+    unknown_environment,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 #: Most runs one invocation accepts; a runs repo past this should be split.
@@ -37,6 +41,8 @@ class Workspace:
     environments: dict[str, tuple[Document, Environment]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
+    #: Names of environments whose files have errors (reported already).
+    invalid_environments: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +104,11 @@ def _check_files(paths: Sequence[Path], ws: Workspace) -> list[tuple[Document, P
             continue
         model, diagnostics = check_document(loaded)
         ws.diagnostics.extend(diagnostics)
+        if model is None and loaded.data.get("kind") == "Environment":
+            metadata = loaded.data.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            if isinstance(name, str):
+                ws.invalid_environments.add(name)
         if isinstance(model, Environment):
             _add_environment(ws, loaded, model)
         elif isinstance(model, PipelineRun):
@@ -152,17 +163,11 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
             continue
         seen[name] = document
         env_name = run.spec.environment
+        if env_name in ws.invalid_environments and env_name not in ws.environments:
+            continue  # its own errors are reported; the run is checked once it is fixed
         if env_name not in ws.environments:
-            pos = document.source_map.locate(("spec", "environment"))
-            known = ", ".join(sorted(ws.environments)) or "none found"
             where = display_path(environments_dir) if environments_dir else "the given paths"
-            ws.diagnostics.append(
-                Diagnostic(
-                    document.path, pos.line, pos.column, "unknown-environment",
-                    "spec.environment",
-                    f'environment "{env_name}" not found in {where} (known: {known})',
-                )
-            )
+            ws.diagnostics.append(unknown_environment(document, env_name, ws.environments, where))
             continue
         env = ws.environments[env_name][1]
         problems = check_run_against_environment(document, run, env)

@@ -11,11 +11,23 @@ from ilab_gitops.sources import PathKey
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
     ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
+    (
+        "a GitHub token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
+    ),
     ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I)),
+    # The scheme is bounded: `[a-z][a-z0-9+.-]*` would backtrack quadratically on long words.
+    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]{0,31}://[^/\s:@]+:[^/\s@]+@", re.I)),
     ("an OpenAI-style API key", re.compile(r"\bsk-[A-Za-z0-9_-]{32,}\b")),
 )
+
+
+def looks_like_credential(text: str) -> str | None:
+    """What kind of credential `text` holds ("a GitHub token"), or None."""
+    for what, pattern in _PATTERNS:
+        if pattern.search(text):
+            return what
+    return None
 
 
 def find_credentials(data: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, str]]:
@@ -32,7 +44,6 @@ def find_credentials(data: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, s
 
 
 def _check(text: str, path: PathKey) -> Iterator[tuple[PathKey, str]]:
-    for what, pattern in _PATTERNS:
-        if pattern.search(text):
-            yield path, what
-            return
+    what = looks_like_credential(text)
+    if what is not None:
+        yield path, what

@@ -25,8 +25,7 @@ HERE = Path(__file__).resolve().parent / "gotemplate"
 GOPATH = Path("/usr/share/gocode")
 NEEDED = (GOPATH / "src/github.com/Masterminds/sprig", GOPATH / "src/github.com/antonmedv/expr")
 INSTALL = (
-    "apt-get install golang-go golang-github-masterminds-sprig-dev "
-    "golang-github-antonmedv-expr-dev"
+    "apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-antonmedv-expr-dev"
 )
 
 
@@ -48,15 +47,32 @@ def build(tmp: Path) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     binary = tmp / "gotemplate"
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(GOPATH),
-           "GOCACHE": str(tmp / "gocache"), "GOFLAGS": ""}
-    subprocess.run(["go", "build", "-o", str(binary), "main.go"], cwd=HERE, env=env,
-                   check=True, capture_output=True, timeout=300)
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": str(GOPATH),
+        "GOCACHE": str(tmp / "gocache"),
+        "GOFLAGS": "",
+    }
+    subprocess.run(
+        ["go", "build", "-o", str(binary), "main.go"],
+        cwd=HERE,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return binary
 
 
 def evaluate(binary: Path, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    done = subprocess.run([str(binary)], input=json.dumps({"cases": cases}), text=True,
-                          capture_output=True, check=True, timeout=60)
+    done = subprocess.run(
+        [str(binary)],
+        input=json.dumps({"cases": cases}),
+        text=True,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     result: list[dict[str, Any]] = json.loads(done.stdout)["cases"]
     return result

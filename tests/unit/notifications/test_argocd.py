@@ -42,8 +42,14 @@ def _config(argocd_url: str | None = URL) -> tuple[dict[str, Any], list[dict[str
     return templates, yaml.safe_load(data[f"trigger.{argocd.TRIGGER}"])
 
 
-def notify(binary: Path, application: dict[str, Any], step: str, *,
-           argocd_url: str | None = URL, context: dict[str, str] | None = None) -> dict[str, Any]:
+def notify(
+    binary: Path,
+    application: dict[str, Any],
+    step: str,
+    *,
+    argocd_url: str | None = URL,
+    context: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """What Argo CD would decide and post for `step`: trigger result, oncePer, status."""
     templates, trigger = _config(argocd_url)
     (condition,) = [c for c in trigger if c["send"] == [argocd.template_name(step)]]
@@ -51,8 +57,12 @@ def notify(binary: Path, application: dict[str, Any], step: str, *,
     status = template["github"]["status"]
     case = {
         "vars": {"app": application, "context": context or {}, "notificationType": "github"},
-        "templates": {"state": status["state"], "label": status["label"],
-                      "targetURL": status["targetURL"], "message": template["message"]},
+        "templates": {
+            "state": status["state"],
+            "label": status["label"],
+            "targetURL": status["targetURL"],
+            "message": template["message"],
+        },
         "exprs": {"when": condition["when"], "oncePer": condition["oncePer"]},
     }
     (result,) = gotemplate.evaluate(binary, [case])
@@ -84,8 +94,11 @@ def test_one_condition_and_one_template_per_step() -> None:
 def test_github_service_reads_the_app_credentials_from_the_secret() -> None:
     data = argocd.argocd_notifications_cm()["data"]
     service = yaml.safe_load(data["service.github.ilab-github"])
-    assert service == {"appID": "$github-appID", "installationID": "$github-installationID",
-                       "privateKey": "$github-privateKey"}
+    assert service == {
+        "appID": "$github-appID",
+        "installationID": "$github-installationID",
+        "privateKey": "$github-privateKey",
+    }
 
 
 def test_subscription_annotation_names_the_trigger_and_the_service() -> None:
@@ -104,30 +117,48 @@ def test_subscription_annotation_names_the_trigger_and_the_service() -> None:
 EXPECTED = [
     # application fixture, step, state, description
     ("queued", "prepare", "success", "succeeded: Job completed"),
-    ("queued", "train-phase-1", "pending",
-     "queued: PyTorchJob granite-demo-train-phase-1-3f9c2a1b is suspended."),
+    (
+        "queued",
+        "train-phase-1",
+        "pending",
+        "queued: PyTorchJob granite-demo-train-phase-1-3f9c2a1b is suspended.",
+    ),
     ("queued", "train-phase-2", "pending", "waiting"),
-    ("training", "train-phase-1", "pending",
-     "running: PyTorchJob ilab/granite-demo-train-phase-1-3f9c2a1b is running."),
-    ("restarting", "train-phase-1", "pending",
-     "restarting: PyTorchJob ilab/granite-demo-train-phase-1-3f9c2a1b is restarting because 1 "
-     "Worker replica(s) failed."),
+    (
+        "training",
+        "train-phase-1",
+        "pending",
+        "running: PyTorchJob ilab/granite-demo-train-phase-1-3f9c2a1b is running.",
+    ),
+    (
+        "restarting",
+        "train-phase-1",
+        "pending",
+        "restarting: PyTorchJob ilab/granite-demo-train-phase-1-3f9c2a1b is restarting because 1 "
+        "Worker replica(s) failed.",
+    ),
     ("job-queued", "eval-mt-bench", "pending", "queued: Job suspended"),
     ("image-pull", "eval-mt-bench", "pending", "running: Job is running (1 active pods)"),
     ("failed", "eval-final", "failure", "failed: Job has reached the specified backoff limit"),
     ("failed", "upload", "pending", "waiting"),
     ("succeeded", "publish", "success", "succeeded: Job completed"),
-    ("succeeded", "train-phase-2", "success",
-     "succeeded: PyTorchJob ilab/granite-demo-train-phase-2-8a7b6c5d successfully completed."),
+    (
+        "succeeded",
+        "train-phase-2",
+        "success",
+        "succeeded: PyTorchJob ilab/granite-demo-train-phase-2-8a7b6c5d successfully completed.",
+    ),
     # A retry renamed the step: the failed attempt awaiting pruning is not the step any more.
     ("retry", "train-phase-1", "pending", "waiting"),
 ]
 
 
-@pytest.mark.parametrize(("fixture", "step", "state", "description"), EXPECTED,
-                         ids=[f"{f}-{s}" for f, s, *_ in EXPECTED])
-def test_commit_status_per_step(binary: Path, fixture: str, step: str, state: str,
-                                description: str) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "step", "state", "description"), EXPECTED, ids=[f"{f}-{s}" for f, s, *_ in EXPECTED]
+)
+def test_commit_status_per_step(
+    binary: Path, fixture: str, step: str, state: str, description: str
+) -> None:
     out = notify(binary, app(fixture), step)
     assert out["when"] is True
     assert (out["state"], out["message"]) == (state, description)
@@ -139,10 +170,16 @@ def test_commit_status_per_step(binary: Path, fixture: str, step: str, state: st
 
 
 def test_oncePer_changes_with_every_health_of_a_step(binary: Path) -> None:
-    seen = [notify(binary, app(name), "train-phase-1")["oncePer"]
-            for name in ("queued", "training", "restarting", "job-queued")]
-    assert seen == [f"{REV}/Suspended", f"{REV}/Progressing", f"{REV}/Progressing",
-                    f"{REV}/Healthy"]
+    seen = [
+        notify(binary, app(name), "train-phase-1")["oncePer"]
+        for name in ("queued", "training", "restarting", "job-queued")
+    ]
+    assert seen == [
+        f"{REV}/Suspended",
+        f"{REV}/Progressing",
+        f"{REV}/Progressing",
+        f"{REV}/Healthy",
+    ]
 
 
 def test_nothing_is_sent_without_per_resource_health(binary: Path) -> None:
@@ -164,19 +201,27 @@ def test_nothing_is_sent_before_the_first_sync(binary: Path) -> None:
 def test_target_url_falls_back_to_argocd_context(binary: Path) -> None:
     out = notify(binary, app("training"), "prepare", argocd_url=None)
     assert out["targetURL"] == ""
-    out = notify(binary, app("training"), "prepare", argocd_url=None,
-                 context={"argocdUrl": "https://cd.example.org"})
+    out = notify(
+        binary,
+        app("training"),
+        "prepare",
+        argocd_url=None,
+        context={"argocdUrl": "https://cd.example.org"},
+    )
     assert out["targetURL"] == "https://cd.example.org/applications/argocd/granite-demo"
 
 
 def test_every_template_field_parses_for_every_step(binary: Path) -> None:
     templates, trigger = _config()
     cases = [
-        {"vars": {"app": app("succeeded"), "context": {}},
-         "templates": {"message": t["message"], **t["github"]["status"]},
-         "exprs": {"when": c["when"], "oncePer": c["oncePer"]}}
-        for t, c in zip((templates[argocd.template_name(s)] for s in STEP_IDS), trigger,
-                        strict=True)
+        {
+            "vars": {"app": app("succeeded"), "context": {}},
+            "templates": {"message": t["message"], **t["github"]["status"]},
+            "exprs": {"when": c["when"], "oncePer": c["oncePer"]},
+        }
+        for t, c in zip(
+            (templates[argocd.template_name(s)] for s in STEP_IDS), trigger, strict=True
+        )
     ]
     for result in gotemplate.evaluate(binary, cases):
         assert all("error" not in r for r in result["templates"].values()), result

@@ -44,11 +44,16 @@ def _context(event: dict[str, object]) -> str:
 
 def _event(metadata: dict[str, str] | None) -> dict[str, object]:
     event: dict[str, object] = {
-        "involvedObject": {"kind": "Kustomization", "name": "granite-demo-train-phase-1",
-                           "namespace": "flux-system"},
-        "severity": "info", "reason": "ReconciliationSucceeded",
+        "involvedObject": {
+            "kind": "Kustomization",
+            "name": "granite-demo-train-phase-1",
+            "namespace": "flux-system",
+        },
+        "severity": "info",
+        "reason": "ReconciliationSucceeded",
         "message": "Reconciliation finished in 1.2s, next run in 10m0s",
-        "reportingController": "kustomize-controller", "timestamp": "2026-08-03T12:10:40Z",
+        "reportingController": "kustomize-controller",
+        "timestamp": "2026-08-03T12:10:40Z",
     }
     if metadata is not None:
         event["metadata"] = metadata
@@ -71,20 +76,33 @@ def test_context_without_the_annotation(metadata: dict[str, str] | None) -> None
 # Messages of kustomize-controller error events (health check failures wrap fluxcd/pkg/ssa's
 # WaitForSet errors: "timeout waiting for" / "failed early due to stalled resources").
 MESSAGES = [
-    ("health check failed after 4m59.98s: timeout waiting for: "
-     "[PyTorchJob/ilab/granite-demo-train-phase-1-3f9c2a1b status: 'InProgress']", True),
-    ("health check failed after 5m0.01s: timeout waiting for: "
-     "[Job/ilab/granite-demo-prepare-5e1d0c2a status: 'InProgress']", True),
-    ("health check failed after 12.4s: failed early due to stalled resources: "
-     "[Job/ilab/granite-demo-eval-final-2b3c4d5e status: 'Failed']", False),
-    ("health check failed after 5m0s: timeout waiting for: "
-     "[PyTorchJob/ilab/granite-demo-train-phase-1-3f9c2a1b status: 'Failed']", False),
+    (
+        "health check failed after 4m59.98s: timeout waiting for: "
+        "[PyTorchJob/ilab/granite-demo-train-phase-1-3f9c2a1b status: 'InProgress']",
+        True,
+    ),
+    (
+        "health check failed after 5m0.01s: timeout waiting for: "
+        "[Job/ilab/granite-demo-prepare-5e1d0c2a status: 'InProgress']",
+        True,
+    ),
+    (
+        "health check failed after 12.4s: failed early due to stalled resources: "
+        "[Job/ilab/granite-demo-eval-final-2b3c4d5e status: 'Failed']",
+        False,
+    ),
+    (
+        "health check failed after 5m0s: timeout waiting for: "
+        "[PyTorchJob/ilab/granite-demo-train-phase-1-3f9c2a1b status: 'Failed']",
+        False,
+    ),
     ("kustomize build failed: accumulating resources: open /tmp/x: no such file", False),
 ]
 
 
 @pytest.mark.parametrize(("message", "dropped"), MESSAGES)
-def test_exclusion_list_drops_only_timeouts_of_running_workloads(message: str,
-                                                                 dropped: bool) -> None:
+def test_exclusion_list_drops_only_timeouts_of_running_workloads(
+    message: str, dropped: bool
+) -> None:
     (pattern,) = flux.flux_alert()["spec"]["exclusionList"]
     assert bool(re.search(pattern, message)) is dropped

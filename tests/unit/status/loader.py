@@ -68,11 +68,17 @@ def run_objects(files: list[str], logs: list[str] | None = None) -> RunObjects:
                 kustomizations.append(obj)
             else:
                 custom.append(obj)
-    texts = {
-        Path(n).stem: (FIXTURES / "logs" / n).read_text(encoding="utf-8") for n in logs or []
-    }
-    return RunObjects("granite-demo", "ilab", tuple(jobs), tuple(pods), tuple(custom),
-                      application, tuple(kustomizations), texts)
+    texts = {Path(n).stem: (FIXTURES / "logs" / n).read_text(encoding="utf-8") for n in logs or []}
+    return RunObjects(
+        "granite-demo",
+        "ilab",
+        tuple(jobs),
+        tuple(pods),
+        tuple(custom),
+        application,
+        tuple(kustomizations),
+        texts,
+    )
 
 
 def scenarios() -> dict[str, dict[str, Any]]:

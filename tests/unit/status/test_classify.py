@@ -91,8 +91,11 @@ def test_resumed_pytorchjob_counts_from_its_resume() -> None:
 
 def test_crash_looping_pod_makes_the_step_restarting_with_a_warning() -> None:
     objects = run_objects(
-        ["pytorchjob-train-phase-1-running.yaml", "pod-train-phase-1-master-running.yaml",
-         "pod-train-phase-1-worker-crashloop.yaml"]
+        [
+            "pytorchjob-train-phase-1-running.yaml",
+            "pod-train-phase-1-master-running.yaml",
+            "pod-train-phase-1-worker-crashloop.yaml",
+        ]
     )
     row = classify_custom(read("pytorchjob-train-phase-1-running.yaml"), objects)
     assert row.state is StepState.RESTARTING
@@ -145,7 +148,12 @@ def test_no_checkpoint_for_jobs() -> None:
 def test_every_step_gets_a_row_in_pipeline_order() -> None:
     status = classify_run(run_objects(["job-eval-final-failed.yaml"]), NOW)
     assert [s.step for s in status.steps] == [
-        "prepare", "train-phase-1", "train-phase-2", "eval-mt-bench", "eval-final", "upload",
+        "prepare",
+        "train-phase-1",
+        "train-phase-2",
+        "eval-mt-bench",
+        "eval-final",
+        "upload",
         "publish",
     ]
     assert status.failed
@@ -175,8 +183,12 @@ def test_flux_dependency_messages_and_failures() -> None:
     assert status.steps[1].message == "dependency 'flux-system/granite-demo-prepare' is not ready"
     assert not status.steps[1].warning
     broken = dict(objects.kustomizations[2])
-    ready = {"type": "Ready", "status": "False", "reason": "BuildFailed",
-             "message": "kustomize build failed"}
+    ready = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "BuildFailed",
+        "message": "kustomize build failed",
+    }
     broken["status"] = {"conditions": [ready]}
     status = classify_run(RunObjects("granite-demo", "ilab", kustomizations=(broken,)), NOW)
     assert (status.steps[2].message, status.steps[2].warning) == ("kustomize build failed", True)

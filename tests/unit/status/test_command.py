@@ -65,7 +65,10 @@ def test_all_runs_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run()
     assert result.exit_code == 0
     assert result.stdout.splitlines()[1].split()[:4] == [
-        "granite-demo", "queued", "train-phase-1", "1/7"
+        "granite-demo",
+        "queued",
+        "train-phase-1",
+        "1/7",
     ]
 
 
@@ -114,8 +117,15 @@ def test_watch_redraws_in_place_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     out: list[str] = []
     monkeypatch.setattr(sys.stdout, "write", out.append, raising=False)
-    code = command._watch(lambda: command._snapshot("granite-demo", "", command.Output.table, {
-        "context": "", "argocd_namespace": "argocd", "flux_namespace": "flux-system"}),
-        command.Output.table, 1.0)
+    code = command._watch(
+        lambda: command._snapshot(
+            "granite-demo",
+            "",
+            command.Output.table,
+            {"context": "", "argocd_namespace": "argocd", "flux_namespace": "flux-system"},
+        ),
+        command.Output.table,
+        1.0,
+    )
     assert code == 0
     assert [chunk.startswith(command.CLEAR_SCREEN) for chunk in out] == [True, True]

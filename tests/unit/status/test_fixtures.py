@@ -32,6 +32,9 @@ def test_every_fixture_is_used_by_a_scenario_or_a_test() -> None:
         + [p.read_text() for p in here.glob("test_*.py")]
         + [p.read_text() for p in (here.parent / "notifications").glob("test_*.py")]
     )
-    unused = [n for n in FILES if n not in text and n.removeprefix("application-")
-              .removesuffix(".yaml") not in text]
+    unused = [
+        n
+        for n in FILES
+        if n not in text and n.removeprefix("application-").removesuffix(".yaml") not in text
+    ]
     assert unused == []
