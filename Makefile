@@ -12,7 +12,11 @@ DEMO_OUT ?= demo-out
 STEPS_VENV ?= .venv-steps
 SBIN := $(STEPS_VENV)/bin
 
-.PHONY: demo test lint typecheck pytest pytest-steps update-goldens docs bench clean
+SCAN_VENV ?= .venv-scan
+MINUTES ?= 10
+RUNS ?= 1000
+
+.PHONY: demo test lint typecheck pytest pytest-steps update-goldens docs bench fuzz scan clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +71,19 @@ update-goldens: $(VENV)/.dev
 	$(BIN)/pytest -q --update-goldens tests/unit
 
 docs: update-goldens
+
+# checkov's Kubernetes checks on the golden trees, in its own venv (it pins many packages).
+# `make test` runs the same scan when ILAB_REQUIRE_SCAN=1 (CI sets it).
+scan:
+	PYTHON=$(PYTHON) SCAN_VENV=$(SCAN_VENV) tests/security/run_checkov.sh
+
+# Benchmarks (not tests): compile/render/validate at scale; see README "Performance".
+bench: $(VENV)/.dev
+	$(PY) bench/compile.py --runs $(RUNS)
+
+# A long fuzzing campaign; exit 1 and the minimal input on a failure.
+fuzz: $(VENV)/.dev
+	$(PY) bench/fuzz.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -135,22 +135,26 @@ def render(
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
     """Compile runs into rendered/<run>/, one folder per step, atomically."""
-    from ilab_gitops.manifests import compile_run
-    from ilab_gitops.render import merge_tree, render_stream
     from ilab_gitops.workspace import load_workspace
 
     ws = load_workspace(runs, environments)
     _report(ws.diagnostics, fmt)
     if not ws.ok:
         raise typer.Exit(EXIT_INVALID)
-    compiled = {r.run.metadata.name: compile_run(r.run, r.environment) for r in ws.runs}
     if out == "-":
-        sys.stdout.write(render_stream(compiled[name] for name in sorted(compiled)))
+        from ilab_gitops.manifests import compile_run
+        from ilab_gitops.render import render_stream
+
+        loaded = sorted(ws.runs, key=lambda r: r.run.metadata.name)
+        sys.stdout.write(render_stream(compile_run(r.run, r.environment) for r in loaded))
         return
     from ilab_gitops.output import read_tree, tree_differences, write_tree
+    from ilab_gitops.parallel import render_runs
+    from ilab_gitops.render import merge_rendered
 
     root = Path(out)
-    files = merge_tree(read_tree(root), compiled, prune=prune)
+    compiled = render_runs([(r.run, r.environment) for r in ws.runs])
+    files = merge_rendered(read_tree(root), compiled, prune=prune)
     if check:
         differences = tree_differences(root, files)
         for path in differences:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 _RENAME_EXCHANGE = 2
@@ -57,18 +58,61 @@ def _recover(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _write_files(base: Path, files: Mapping[str, str]) -> None:
+    """Write `files` below the empty directory `base`.
+
+    Plain `os.open`/`os.write` and one `mkdir` per new directory: for thousands of small
+    files, buffered text files and `makedirs(exist_ok=True)` cost several times more.
+    """
+    made = {""}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    root = os.fspath(base)
+    for rel, text in files.items():
+        folder = rel.rpartition("/")[0]
+        if folder not in made:
+            parts = folder.split("/")
+            for depth in range(1, len(parts) + 1):
+                sub = "/".join(parts[:depth])
+                if sub not in made:
+                    os.mkdir(os.path.join(root, sub), 0o755)
+                    made.add(sub)
+        fd = os.open(os.path.join(root, rel), flags, 0o644)
+        try:
+            data = text.encode("utf-8")
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder that holds `root` (one writer at a time); the
+    kernel drops it if the process dies."""
+    parent = root.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def write_tree(root: Path, files: Mapping[str, str]) -> None:
     """Replace the directory `root` with exactly `files`, atomically."""
     root = root.absolute()
     root.parent.mkdir(parents=True, exist_ok=True)
+    with locked(root):
+        _swap_in(root, files)
+
+
+def _swap_in(root: Path, files: Mapping[str, str]) -> None:
     _recover(root)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
     try:
-        for rel, text in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
+        _write_files(staging, files)
         os.chmod(staging, 0o755)
         if not root.exists():
             os.replace(staging, root)

@@ -53,20 +53,8 @@ def flux_index(runs_with_flux: Iterable[str]) -> str:
 
 
 def render_tree(all_manifests: Mapping[str, Manifests]) -> dict[str, str]:
-    """Every file under `rendered/`, for the given runs (keyed by run name).
-
-    `kustomization.yaml` at the root is always written, even empty: without it the Flux
-    parent Kustomization would apply every YAML file below, unordered.
-    """
-    files: dict[str, str] = {}
-    flux_runs = []
-    for run, manifests in sorted(all_manifests.items()):
-        for path, text in render_run(manifests).items():
-            files[f"{run}/{path}"] = text
-        if manifests.flux:
-            flux_runs.append(run)
-    files[INDEX_FILE] = flux_index(flux_runs)
-    return dict(sorted(files.items()))
+    """Every file under `rendered/`, for the given runs (keyed by run name)."""
+    return merge_rendered({}, {run: render_run(m) for run, m in all_manifests.items()})
 
 
 def merge_tree(
@@ -75,17 +63,31 @@ def merge_tree(
     *,
     prune: bool = False,
 ) -> dict[str, str]:
-    """The whole `rendered/` tree after re-rendering `rendered` into `existing`.
+    """The whole `rendered/` tree after re-rendering `rendered` into `existing`."""
+    runs = {run: render_run(manifests) for run, manifests in rendered.items()}
+    return merge_rendered(existing, runs, prune=prune)
 
-    Runs not being rendered keep their files unless `prune` drops them; the Flux index is
-    rebuilt from the runs that end up with a `flux/` folder.
+
+def merge_rendered(
+    existing: Mapping[str, str],
+    runs: Mapping[str, Mapping[str, str]],
+    *,
+    prune: bool = False,
+) -> dict[str, str]:
+    """The whole `rendered/` tree after putting each run's files (from `render_run`) in.
+
+    Runs not given keep their files unless `prune` drops them. `kustomization.yaml` at the
+    root is always written, even empty: without it the Flux parent Kustomization would apply
+    every YAML file below, unordered.
     """
     files = {
         path: text
         for path, text in existing.items()
-        if "/" in path and path.split("/", 1)[0] not in rendered and not prune
+        if "/" in path and path.split("/", 1)[0] not in runs and not prune
     }
-    files.update(render_tree(rendered))
+    for run, run_files in runs.items():
+        for path, text in run_files.items():
+            files[f"{run}/{path}"] = text
     flux_runs = sorted({p.split("/", 1)[0] for p in files if p.split("/")[1:2] == [FLUX_FOLDER]})
     files[INDEX_FILE] = flux_index(flux_runs)
     return dict(sorted(files.items()))

@@ -137,7 +137,10 @@ BROKEN: dict[str, tuple[Callable[[PodSpec], None], str]] = {
     "nfs-volume": (_add_volume({"name": "n", "nfs": {"server": "x", "path": "/"}}), "nfs"),
     "host-port": (_set("c0.ports", [{"containerPort": 80, "hostPort": 80}]), "hostPort"),
     "proc-mount": (_set("c0.securityContext.procMount", "Unmasked"), "procMount"),
-    "sysctl": (_set("securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}]), "sysctl"),
+    "sysctl": (
+        _set("securityContext.sysctls", [{"name": "kernel.msgmax", "value": "1"}]),
+        "sysctl",
+    ),
     "selinux": (_set("securityContext.seLinuxOptions", {"type": "spc_t"}), "seLinuxOptions"),
     "apparmor": (_set("c0.securityContext.appArmorProfile", {"type": "Unconfined"}), "appArmor"),
     "host-process": (

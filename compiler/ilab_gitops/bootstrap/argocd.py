@@ -40,6 +40,7 @@ NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (
     ("", "PersistentVolumeClaim"),
     ("batch", "Job"),
     ("kubeflow.org", "PyTorchJob"),
+    ("networking.k8s.io", "NetworkPolicy"),
     ("trainer.kubeflow.org", "TrainJob"),
 )
 

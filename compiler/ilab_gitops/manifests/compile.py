@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ilab_gitops.manifests import pods
 from ilab_gitops.manifests.flux import flux_kustomizations
@@ -27,10 +28,18 @@ def step_name(run: str, step_id: str, digest: str) -> str:
 
 
 def _step_objects(
-    plan: StepPlan, env: Environment, run: str, name: str, annotations: dict[str, str]
+    plan: StepPlan,
+    env: Environment,
+    run: str,
+    name: str,
+    annotations: dict[str, str],
+    *,
+    draft: bool = False,
 ) -> list[K8sObject]:
+    """The step's objects. A draft (for hashing) keeps the params as data: the JSON text is a
+    pure function of it, so hashing the data covers the same bytes without formatting twice."""
     params = {**plan.params, "stepName": name, "outputPath": step_dir(name)}
-    text = pretty_json(params) + "\n"
+    text: Any = params if draft else pretty_json(params) + "\n"
     return [
         params_configmap(plan, env, run, name, annotations, text),
         workload(plan, env, run, name, annotations),
@@ -64,6 +73,27 @@ def workspace_pvc(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
     }
 
 
+def isolation_policy(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
+    """Only the run's own pods may connect to its pods: the PyTorch rendezvous store and the
+    evaluation servers have no authentication of their own. Outbound traffic stays open
+    (S3, Hugging Face, the judge)."""
+    name = run.metadata.name
+    own_pods = {"matchLabels": {pods.LABEL_RUN: name}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": pods.object_meta(
+            f"{name}-isolation", env.spec.namespace, name, "prepare",
+            {pods.ANNOTATION_WAVE: str(wave)},
+        ),
+        "spec": {
+            "podSelector": own_pods,
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": own_pods}]}],
+        },
+    }
+
+
 def compile_run(run: PipelineRun, env: Environment) -> Manifests:
     """Compile one run for one environment into ordered, content-addressed manifests."""
     name = run.metadata.name
@@ -79,14 +109,19 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
             annotations[pods.ANNOTATION_SPEC_SHA] = spec_sha
         # Hash the objects built with a placeholder name, then build them again with the
         # name derived from that hash (a text substitution could hit user strings too).
-        draft = canonical_json(_step_objects(plan, env, name, _PLACEHOLDER, annotations))
+        draft = canonical_json(
+            _step_objects(plan, env, name, _PLACEHOLDER, annotations, draft=True)
+        )
         digest = chain(previous, draft)
         object_name = step_name(name, step_id, digest)
         objects = _step_objects(
             plan, env, name, object_name, {**annotations, pods.ANNOTATION_STEP_HASH: digest}
         )
         if index == 0:
-            objects.insert(0, workspace_pvc(run, env, step_wave(index)))
+            objects[:0] = [
+                workspace_pvc(run, env, step_wave(index)),
+                isolation_policy(run, env, step_wave(index)),
+            ]
         names[step_id] = object_name
         steps.append(CompiledStep(step_id, index, object_name, digest, tuple(objects)))
         previous = digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,20 +31,34 @@ def chain_seed(run: str, attempt: int) -> str:
     return sha256_text(f"ilab-gitops/v1alpha1\n{run}\n{attempt}")
 
 
+_encode_str = json.encoder.encode_basestring  # the C encoder behind json.dumps
+
+
 def pretty_json(value: Any, indent: str = "") -> str:
     """Indented, key-sorted JSON, same text as `json.dumps(indent=2, sort_keys=True)`.
 
     The standard library drops to its pure-Python encoder whenever `indent` is set; params
-    are small and shallow, so this recursion is several times faster.
+    are small and shallow, so this recursion with the C string encoder is much faster.
     """
+    if isinstance(value, str):
+        return _encode_str(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("NaN and infinity are not JSON")
+        return float.__repr__(value)
     inner = indent + "  "
     if isinstance(value, dict):
         if not value:
             return "{}"
-        items = [
-            f"{inner}{json.dumps(key, ensure_ascii=False)}: {pretty_json(value[key], inner)}"
-            for key in sorted(value)
-        ]
+        items = [f"{inner}{_encode_str(k)}: {pretty_json(value[k], inner)}" for k in sorted(value)]
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     if isinstance(value, list | tuple):
         if not value:
@@ -51,7 +66,7 @@ def pretty_json(value: Any, indent: str = "") -> str:
         return (
             "[\n" + ",\n".join(inner + pretty_json(v, inner) for v in value) + "\n" + indent + "]"
         )
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 def spec_sha256(run: PipelineRun) -> str:

@@ -83,7 +83,8 @@ def container(
     return {
         "name": name,
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        # A digest never changes; a development tag may have been pushed again.
+        "imagePullPolicy": "IfNotPresent" if "@sha256:" in image else "Always",
         "command": ["python", "-m", f"ilab_gitops.steps.{module}"],
         "args": ["--params", PARAMS_FILE],
         "env": [

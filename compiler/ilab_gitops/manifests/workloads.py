@@ -94,7 +94,12 @@ def workload(
 
 
 def params_configmap(
-    plan: StepPlan, env: Environment, run: str, name: str, annotations: dict[str, str], text: str
+    plan: StepPlan,
+    env: Environment,
+    run: str,
+    name: str,
+    annotations: dict[str, str],
+    text: str | K8sObject,
 ) -> K8sObject:
     """The step's settings as JSON; steps read these instead of long argument lists."""
     return {

@@ -24,6 +24,7 @@ EMITTED_KINDS = [
     {"group": "", "kind": "PersistentVolumeClaim"},
     {"group": "batch", "kind": "Job"},
     {"group": "kubeflow.org", "kind": "PyTorchJob"},
+    {"group": "networking.k8s.io", "kind": "NetworkPolicy"},
     {"group": "trainer.kubeflow.org", "kind": "TrainJob"},
 ]
 

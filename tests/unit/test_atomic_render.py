@@ -1,0 +1,322 @@
+"""`render` killed at any point leaves the old tree or the new one, never a mix.
+
+Two ways to kill it:
+- in a forked copy of this process, `os._exit` at each step of `write_tree` (after N files,
+  right after the swap, between the two renames of the portable path): every window, exactly;
+- the real command in a subprocess with a large tree, SIGKILLed while its staging folder fills.
+After each kill the tree on disk must equal the old or the new tree byte for byte, and the
+next run must leave exactly the new tree with no staging leftovers beside it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ilab_gitops import output
+from ilab_gitops.output import read_tree, write_tree
+from tests.security.pods import ROOT
+from tests.security.specs import write_runs
+
+OLD = {
+    **{
+        f"run-{i:02d}/0{s}-step/manifests.yaml": f"old {i} {s}\n"
+        for i in range(6)
+        for s in range(3)
+    },
+    "kustomization.yaml": "resources: [old]\n",
+}
+NEW = {
+    **{
+        f"run-{i:02d}/0{s}-step/manifests.yaml": f"new {i} {s}\n"
+        for i in range(2, 9)
+        for s in range(3)
+    },
+    "kustomization.yaml": "resources: [new]\n",
+}
+KILLED = 137
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.parent.glob(f".{root.name}.*"))
+
+
+def crash_in_child(action: Callable[[], None]) -> int:
+    """Run `action` in a forked child (patched there only); its exit status."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child ends in os._exit either way
+        try:
+            action()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def die() -> None:
+    os._exit(KILLED)
+
+
+Setter = Callable[[object, str, object], None]
+
+
+def on_staged_file(root: Path, hook: Callable[[int], None], assign: Setter = setattr) -> None:
+    """Call `hook(n)` before the n-th file is created in `root`'s staging folder, whichever
+    API `write_tree` creates files with (`open`, `io.open`/`Path.open`, `os.open`)."""
+    marker = f"{os.sep}.{root.name}.new-"
+    count = [0]
+    for module, name in ((builtins, "open"), (io, "open"), (os, "open")):
+        real = getattr(module, name)
+
+        def patched(path: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            if isinstance(path, str | bytes | os.PathLike) and marker in os.fsdecode(path):
+                count[0] += 1
+                hook(count[0])
+            return _real(path, *args, **kwargs)
+
+        assign(module, name, patched)
+
+
+def after_files(count: int) -> Callable[[Path], None]:
+    """Die when `write_tree` is about to create file number `count + 1`."""
+
+    def install(root: Path) -> None:
+        on_staged_file(root, lambda n: die() if n > count else None)
+
+    return install
+
+
+def after_call(name: str, nth: int = 1, *, before: bool = False) -> Callable[[Path], None]:
+    """Die right after (or before) the `nth` call of `output.<name>` (`os.replace` for
+    "replace")."""
+
+    def install(root: Path) -> None:
+        real: Callable[..., object] = os.replace if name == "replace" else getattr(output, name)
+        calls = [0]
+
+        def patched(*args: object) -> object:
+            calls[0] += 1
+            if before and calls[0] == nth:
+                die()
+            value = real(*args)
+            if calls[0] == nth:
+                die()
+            return value
+
+        if name == "replace":
+            os.replace = patched  # type: ignore[assignment]
+        else:
+            setattr(output, name, patched)
+
+    return install
+
+
+def portable(install: Callable[[Path], None]) -> Callable[[Path], None]:
+    """The same crash on the two-rename path used where renameat2 is missing."""
+
+    def both(root: Path) -> None:
+        output._exchange = lambda a, b: False
+        install(root)
+
+    return both
+
+
+CRASHES: dict[str, Callable[[Path], None]] = {
+    "before-any-file": after_files(0),
+    "after-one-file": after_files(1),
+    "half-way": after_files(len(NEW) // 2),
+    "every-file-written": after_call("_exchange", before=True),
+    "right-after-the-swap": after_call("_exchange"),
+    "portable-old-moved-away": portable(after_call("replace", 1)),
+    "portable-new-moved-in": portable(after_call("replace", 2)),
+}
+
+
+@pytest.mark.parametrize("first_render", [False, True], ids=["replace", "first-render"])
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+def test_write_tree_killed_at_each_step(tmp_path: Path, crash: str, first_render: bool) -> None:
+    root = tmp_path / "rendered"
+    if not first_render:
+        write_tree(root, OLD)
+    install = CRASHES[crash]
+
+    def action() -> None:
+        install(root)
+        write_tree(root, NEW)
+
+    status = crash_in_child(action)
+    on_disk = read_tree(root) if root.exists() else None
+    if first_render:
+        assert on_disk in (None, NEW), crash
+    elif crash == "portable-old-moved-away":
+        # Between the two renames the old tree sits beside the target; the next run puts it
+        # back before anything else (and readers see no tree rather than half of one).
+        assert status == KILLED and on_disk is None
+        (old,) = root.parent.glob(f".{root.name}.old-*")
+        assert read_tree(old) == OLD
+    else:
+        assert status == KILLED, crash
+        assert on_disk in (OLD, NEW), crash
+    write_tree(root, NEW)
+    assert read_tree(root) == NEW
+    assert leftovers(root) == []
+
+
+def test_failed_write_keeps_the_old_tree_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "rendered"
+    write_tree(root, OLD)
+
+    def full_disk(n: int) -> None:
+        if n == 3:
+            raise OSError(28, "No space left on device")
+
+    on_staged_file(root, full_disk, monkeypatch.setattr)
+    with pytest.raises(OSError, match="No space"):
+        write_tree(root, NEW)
+    assert read_tree(root) == OLD
+    assert leftovers(root) == []
+
+
+def test_stale_staging_and_old_folders_are_cleaned_up(tmp_path: Path) -> None:
+    root = tmp_path / "rendered"
+    write_tree(root, OLD)
+    for stale in (".rendered.new-abc123", ".rendered.old-def456"):
+        (tmp_path / stale / "run-00").mkdir(parents=True)
+        (tmp_path / stale / "run-00" / "half.yaml").write_text("partial\n")
+    (tmp_path / "rendered-other").mkdir()  # not ours: left alone
+    write_tree(root, NEW)
+    assert read_tree(root) == NEW
+    assert leftovers(root) == []
+    assert (tmp_path / "rendered-other").is_dir()
+
+
+# --------------------------------------------------------------------------- concurrent runs
+
+WRITER = """
+import json, sys
+from pathlib import Path
+from ilab_gitops.output import write_tree
+write_tree(Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()))
+"""
+
+
+def test_two_renders_at_once_leave_one_whole_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second `render` (say a pre-commit hook) starts while the first is writing."""
+    root = tmp_path / "rendered"
+    write_tree(root, OLD)
+    other = {f"other-{i:02d}/manifests.yaml": f"other {i}\n" for i in range(5)}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    started: list[subprocess.Popen[bytes]] = []
+
+    def race(n: int) -> None:
+        if n == len(NEW) // 2:
+            command = [sys.executable, "-c", WRITER, str(root), str(tmp_path / "other.json")]
+            started.append(subprocess.Popen(command))
+            # A writer that waits for ours to finish (a lock) times out here: fine.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                started[0].wait(timeout=3)
+
+    on_staged_file(root, race, monkeypatch.setattr)
+    write_tree(root, NEW)
+    monkeypatch.undo()
+    assert started and started[0].wait(timeout=30) == 0
+    assert read_tree(root) in (NEW, other)
+    assert leftovers(root) == []
+
+
+# --------------------------------------------------------------------------- the real command
+
+
+def _command(out: Path) -> list[str]:
+    script = Path(sys.executable).with_name("ilab-gitops")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "ilab_gitops.cli"]
+    environments = str(ROOT / "environments")
+    return [*command, "render", "runs", "--environments", environments, "--out", str(out)]
+
+
+def _render(repo: Path, out: Path) -> None:
+    done = subprocess.run(
+        _command(out), check=False, cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _start(repo: Path, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        _command(out), cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _staged_files(out: Path) -> int:
+    return sum(
+        len(files)
+        for staging in out.parent.glob(f".{out.name}.new-*")
+        for _, _, files in os.walk(staging)
+    )
+
+
+def _snapshot(out: Path) -> Mapping[str, str]:
+    return read_tree(out)
+
+
+def test_render_sigkilled_while_writing_leaves_old_or_new_tree(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", 40)
+    out = tmp_path / "rendered"
+    _render(repo, out)
+    old = _snapshot(out)
+    for path in sorted((repo / "runs").glob("*.yaml"))[::2]:  # change half the runs
+        data = yaml.safe_load(path.read_text())
+        data["spec"]["attempt"] = 1
+        path.write_text(yaml.safe_dump(data))
+    write_runs(repo / "runs-extra", 5)
+    for path in (repo / "runs-extra").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        data["metadata"]["name"] = data["metadata"]["name"].replace("zq-run", "zq-new")
+        (repo / "runs" / f"new-{path.name}").write_text(yaml.safe_dump(data))
+    shutil.rmtree(repo / "runs-extra")
+
+    expected = tmp_path / "expected"
+    shutil.copytree(out, expected)
+    _render(repo, expected)
+    new = _snapshot(expected)
+    assert new != old and len(new) > 300
+
+    rng = random.Random(20261124)
+    mid_write = 0
+    for target in (1, len(new) // 3, len(new) - 5, None, None):
+        process = _start(repo, out)
+        deadline = time.monotonic() + 30
+        wait_for = target if target is not None else rng.randint(1, len(new))
+        staged = 0
+        while process.poll() is None and time.monotonic() < deadline:
+            staged = _staged_files(out)
+            if staged >= wait_for:
+                break
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        mid_write += 0 < staged < len(new) and process.returncode == -signal.SIGKILL
+        assert _snapshot(out) in (old, new), f"killed after {staged} staged files"
+    assert mid_write >= 1, "no kill landed while the staging folder was being written"
+    _render(repo, out)
+    assert _snapshot(out) == new
+    assert leftovers(out) == []
