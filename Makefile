@@ -16,7 +16,7 @@ SCAN_VENV ?= .venv-scan
 MINUTES ?= 10
 RUNS ?= 1000
 
-.PHONY: demo test lint typecheck pytest pytest-steps update-goldens docs bench fuzz scan clean
+.PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,11 @@ pytest: $(VENV)/.dev
 pytest-steps: $(STEPS_VENV)/.steps
 	ILAB_REQUIRE_STEPS=1 OMP_NUM_THREADS=1 $(SBIN)/pytest -q -p no:cacheprovider tests/steps
 
-test: lint typecheck pytest pytest-steps
+# The step modules type-checked where their heavy dependencies (and their types) are installed.
+typecheck-steps: $(STEPS_VENV)/.steps
+	$(SBIN)/mypy -p ilab_gitops.steps
+
+test: lint typecheck pytest pytest-steps typecheck-steps
 
 # Regenerate golden files, JSON Schemas and the spec reference on purpose.
 update-goldens: $(VENV)/.dev

@@ -125,17 +125,17 @@ def peak_rss_mib(args: list[str], cwd: Path) -> float:
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, CLI, *args], cwd=cwd, check=True, capture_output=True,
+        [sys.executable, "-c", code, CLI, *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
         text=True,
     )
     return int(out.stdout.strip()) / 1024
 
 
 def stats(values: list[float]) -> str:
-    return (
-        f"min {min(values):.3f}  median {statistics.median(values):.3f}  "
-        f"max {max(values):.3f}"
-    )
+    return f"min {min(values):.3f}  median {statistics.median(values):.3f}  max {max(values):.3f}"
 
 
 def main() -> int:
@@ -154,8 +154,9 @@ def main() -> int:
         render_times = []
         for n in range(args.repeat):
             render_times.append(run_cli(["render", "runs", "--out", f"out{n}"], repo))
-        validate_times = [run_cli(["validate", "runs", "environments"], repo)
-                          for _ in range(args.repeat)]
+        validate_times = [
+            run_cli(["validate", "runs", "environments"], repo) for _ in range(args.repeat)
+        ]
         report["rss_mib"] = peak_rss_mib(["render", "runs", "--out", "out-rss"], repo)
 
         # In-process: the same pipeline, split into its stages.
@@ -178,7 +179,8 @@ def main() -> int:
         json_times = timed(lambda: [json.dumps(o) for o in objects], args.repeat)
         sample = objects[: min(len(objects), 1000)]
         c_dump = timed(
-            lambda: [yaml.dump(o, Dumper=yaml.CSafeDumper) for o in sample], max(1, args.repeat // 2)
+            lambda: [yaml.dump(o, Dumper=yaml.CSafeDumper) for o in sample],
+            max(1, args.repeat // 2),
         )
         py_dump = timed(
             lambda: [yaml.dump(o, Dumper=yaml.SafeDumper) for o in sample], max(1, args.repeat // 2)
@@ -222,32 +224,50 @@ def main() -> int:
     n_obj = len(objects)
     med = statistics.median
     print(f"runs: {args.runs}, objects: {n_obj} (+ flux wiring), repeats: {args.repeat}")
-    print(f"render all (process, cold)   {stats(render_times)} s  "
-          f"-> {n_obj / med(render_times):,.0f} objects/s  [target < {TARGETS['render_all_s']} s]")
-    print(f"validate all (process)       {stats(validate_times)} s  "
-          f"[target < {TARGETS['validate_all_s']} s]")
-    print(f"peak RSS, render all         {report['rss_mib']:.0f} MiB  "
-          f"[target < {TARGETS['peak_rss_mib']} MiB]")
-    print(f"compile (in-process)         {stats(compile_times)} s  "
-          f"-> {med(compile_times) / args.runs * 1e3:.2f} ms/run")
-    print(f"serialize, our emitter       {stats(emit_times)} s  "
-          f"-> {n_obj / med(emit_times):,.0f} objects/s")
-    print(f"serialize, json.dumps        {stats(json_times)} s  "
-          f"-> {n_obj / med(json_times):,.0f} objects/s")
+    print(
+        f"render all (process, cold)   {stats(render_times)} s  "
+        f"-> {n_obj / med(render_times):,.0f} objects/s  [target < {TARGETS['render_all_s']} s]"
+    )
+    print(
+        f"validate all (process)       {stats(validate_times)} s  "
+        f"[target < {TARGETS['validate_all_s']} s]"
+    )
+    print(
+        f"peak RSS, render all         {report['rss_mib']:.0f} MiB  "
+        f"[target < {TARGETS['peak_rss_mib']} MiB]"
+    )
+    print(
+        f"compile (in-process)         {stats(compile_times)} s  "
+        f"-> {med(compile_times) / args.runs * 1e3:.2f} ms/run"
+    )
+    print(
+        f"serialize, our emitter       {stats(emit_times)} s  "
+        f"-> {n_obj / med(emit_times):,.0f} objects/s"
+    )
+    print(
+        f"serialize, json.dumps        {stats(json_times)} s  "
+        f"-> {n_obj / med(json_times):,.0f} objects/s"
+    )
     print(f"serialize, PyYAML C dumper   {len(sample) / med(c_dump):,.0f} objects/s")
     print(f"serialize, PyYAML pure       {len(sample) / med(py_dump):,.0f} objects/s")
     ratio = (med(compile_times) + med(emit_times)) / med(json_times)
     print(f"compile+emit vs json.dumps   {ratio:.1f}x  [target within {TARGETS['json_ratio']}x]")
-    print(f"cold validate, one spec      {stats(cold_validate)} s  "
-          f"({med(cold_validate) / med(bare):.1f}x bare)  [target < {TARGETS['cold_start_s']} s, "
-          f"{TARGETS['cold_start_ratio']}x]")
-    print(f"cold render, one run         {stats(cold_render)} s  "
-          f"({med(cold_render) / med(bare):.1f}x bare)")
+    print(
+        f"cold validate, one spec      {stats(cold_validate)} s  "
+        f"({med(cold_validate) / med(bare):.1f}x bare)  [target < {TARGETS['cold_start_s']} s, "
+        f"{TARGETS['cold_start_ratio']}x]"
+    )
+    print(
+        f"cold render, one run         {stats(cold_render)} s  "
+        f"({med(cold_render) / med(bare):.1f}x bare)"
+    )
     print(f"python -c 'import pydantic, yaml'  {stats(bare)} s")
     for label, values in kustomize.items():
         print(f"kubectl kustomize, {label:>3} run(s)  {stats(values)} s")
-    print(f"(ru_maxrss of this benchmark process: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+    print(
+        f"(ru_maxrss of this benchmark process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)"
+    )
     return 0
 
 

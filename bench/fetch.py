@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import typing
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 CHUNK = 1024 * 1024

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from enum import Enum
-from pathlib import Path
 from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -40,7 +40,7 @@ bootstrap_app = typer.Typer(
 app.add_typer(bootstrap_app, name="bootstrap")
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     github = "github"
     json = "json"
@@ -58,7 +58,8 @@ EnvironmentsOption = Annotated[
 FormatOption = Annotated[
     OutputFormat,
     typer.Option(
-        "--format", "-f",
+        "--format",
+        "-f",
         help="Diagnostics format; auto = github under GitHub Actions, else text.",
     ),
 ]
@@ -173,7 +174,7 @@ def render(
     typer.echo(f"rendered {len(compiled)} run(s) into {root.as_posix()}/", err=True)
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     pipelinerun = "pipelinerun"
     environment = "environment"
     results = "results"

@@ -106,8 +106,14 @@ def _model_doc(annotation: Any) -> str:
 
 def _section(model: type[BaseModel]) -> str:
     doc = _model_doc(model)
-    lines = [f"### {model.__name__}", "", doc, "", "| field | type | default | description |",
-             "| --- | --- | --- | --- |"]
+    lines = [
+        f"### {model.__name__}",
+        "",
+        doc,
+        "",
+        "| field | type | default | description |",
+        "| --- | --- | --- | --- |",
+    ]
     for name, info in model.model_fields.items():
         description = (info.description or _model_doc(info.annotation)).replace("\n", " ")
         description = description.replace("|", "\\|")

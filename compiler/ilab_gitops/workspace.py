@@ -6,7 +6,6 @@ bad input.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +70,9 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
             found.add(path)
         else:
             problems.append(
-                Diagnostic(display_path(path), 1, 1, "no-such-file", "", "no such file or directory")
+                Diagnostic(
+                    display_path(path), 1, 1, "no-such-file", "", "no such file or directory"
+                )
             )
     return sorted(found), problems
 
@@ -82,7 +83,11 @@ def read_document(path: Path) -> Document | Diagnostic:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             return Diagnostic(
-                shown, 1, 1, "file-too-large", "",
+                shown,
+                1,
+                1,
+                "file-too-large",
+                "",
                 f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
             )
         raw = path.read_bytes()
@@ -125,7 +130,11 @@ def _add_environment(ws: Workspace, document: Document, env: Environment) -> Non
         pos = document.source_map.locate(("metadata", "name"))
         ws.diagnostics.append(
             Diagnostic(
-                document.path, pos.line, pos.column, "duplicate-name", "metadata.name",
+                document.path,
+                pos.line,
+                pos.column,
+                "duplicate-name",
+                "metadata.name",
                 f'environment "{name}" is also defined in {first.path}',
             )
         )
@@ -147,8 +156,14 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
     runs = _check_files(files, ws)
     if len(runs) > MAX_RUNS:
         ws.diagnostics.append(
-            Diagnostic(display_path(paths[0]), 1, 1, "too-many-runs", "",
-                       f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}")
+            Diagnostic(
+                display_path(paths[0]),
+                1,
+                1,
+                "too-many-runs",
+                "",
+                f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}",
+            )
         )
         return ws
     seen: dict[str, Document] = {}
@@ -157,8 +172,14 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
         if name in seen:
             pos = document.source_map.locate(("metadata", "name"))
             ws.diagnostics.append(
-                Diagnostic(document.path, pos.line, pos.column, "duplicate-name", "metadata.name",
-                           f'run "{name}" is also defined in {seen[name].path}')
+                Diagnostic(
+                    document.path,
+                    pos.line,
+                    pos.column,
+                    "duplicate-name",
+                    "metadata.name",
+                    f'run "{name}" is also defined in {seen[name].path}',
+                )
             )
             continue
         seen[name] = document

@@ -13,11 +13,15 @@ UPDATE_HINT = "run `make update-goldens` (pytest --update-goldens) if the change
 
 def check_tree(directory: Path, expected: Mapping[str, str], update: bool) -> None:
     """Assert that `directory` holds exactly `expected` (bytes), or rewrite it when `update`."""
-    actual = {
-        p.relative_to(directory).as_posix(): p.read_bytes().decode("utf-8")
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    } if directory.is_dir() else {}
+    actual = (
+        {
+            p.relative_to(directory).as_posix(): p.read_bytes().decode("utf-8")
+            for p in sorted(directory.rglob("*"))
+            if p.is_file()
+        }
+        if directory.is_dir()
+        else {}
+    )
     if update:
         for rel in actual.keys() - expected.keys():
             (directory / rel).unlink()
@@ -37,8 +41,10 @@ def check_tree(directory: Path, expected: Mapping[str, str], update: bool) -> No
             problems.append(f"golden file {directory / rel} is no longer produced")
         else:
             diff = difflib.unified_diff(
-                have.splitlines(keepends=True), want.splitlines(keepends=True),
-                fromfile=f"golden/{rel}", tofile=f"generated/{rel}",
+                have.splitlines(keepends=True),
+                want.splitlines(keepends=True),
+                fromfile=f"golden/{rel}",
+                tofile=f"generated/{rel}",
             )
             problems.append("".join(diff))
     if problems:
@@ -58,8 +64,10 @@ def check_file(path: Path, expected: str, update: bool) -> None:
         pytest.fail(f"missing generated file {path}; {UPDATE_HINT}", pytrace=False)
     diff = "".join(
         difflib.unified_diff(
-            have.splitlines(keepends=True), expected.splitlines(keepends=True),
-            fromfile=str(path), tofile="generated",
+            have.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            fromfile=str(path),
+            tofile="generated",
         )
     )
     pytest.fail(f"{path} is out of date:\n{diff[:20_000]}\n{UPDATE_HINT}", pytrace=False)

@@ -9,9 +9,8 @@ in their own namespace (`Environment.spec.flux.namespace`): pass the same values
 
 from __future__ import annotations
 
-from ilab_gitops.notifications.flux import flux_notifications
-
 from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.notifications.flux import flux_notifications
 
 _LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
 

@@ -120,7 +120,7 @@ def _author(text: str) -> tuple[str, str]:
     return name.strip(), rest[:-1].strip()
 
 
-def sync_command(  # noqa: PLR0917 (one parameter per CLI option)
+def sync_command(
     paths: Paths = None,
     environments: EnvironmentsOption = Path("environments"),
     repo: RepoOption = Path("."),
@@ -209,7 +209,7 @@ def sync_command(  # noqa: PLR0917 (one parameter per CLI option)
         raise typer.Exit(EXIT_INCOMPLETE)
 
 
-def changelog_command(  # noqa: PLR0917 (one parameter per CLI option)
+def changelog_command(
     run: Annotated[str, typer.Argument(help="Run name (metadata.name).")],
     results_file: Annotated[
         Path | None,

@@ -79,8 +79,7 @@ def _snapshot(
     return text, data, failed, finished
 
 
-def _watch(look: Callable[[], tuple[str, Any, bool, bool]], output: Output,
-           interval: float) -> int:
+def _watch(look: Callable[[], tuple[str, Any, bool, bool]], output: Output, interval: float) -> int:
     """Redraw until the run ends: in place on a terminal, else only when something changed
     (one JSON document per line with --output json)."""
     tty = sys.stdout.isatty()
@@ -101,15 +100,23 @@ def _watch(look: Callable[[], tuple[str, Any, bool, bool]], output: Output,
         time.sleep(interval)
 
 
-def status(  # noqa: PLR0917 - a CLI command's options
+def status(
     run: Annotated[str | None, typer.Argument(help="Run name; all runs when left out.")] = None,
     namespace: Annotated[
-        str, typer.Option("--namespace", "-n", help="Namespace of the run's workloads "
-                          "(default: the kubeconfig context's).")
+        str,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Namespace of the run's workloads (default: the kubeconfig context's).",
+        ),
     ] = "",
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Redraw as things change; exit 1 when a "
-                           "step fails, 0 when the run succeeded.")
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Redraw as things change; exit 1 when a step fails, 0 when the run succeeded.",
+        ),
     ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="table or json.")] = (
         Output.table
@@ -128,8 +135,11 @@ def status(  # noqa: PLR0917 - a CLI command's options
     """Show each step of a run: state, start, duration, pods, checkpoint, last message."""
     from ilab_gitops.status.cluster import ClusterError
 
-    options = {"context": context, "argocd_namespace": argocd_namespace,
-               "flux_namespace": flux_namespace}
+    options = {
+        "context": context,
+        "argocd_namespace": argocd_namespace,
+        "flux_namespace": flux_namespace,
+    }
 
     def look() -> tuple[str, Any, bool, bool]:
         return _snapshot(run, namespace, output, options)

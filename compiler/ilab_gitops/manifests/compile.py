@@ -41,7 +41,7 @@ def _step_objects(
     params = {**plan.params, "stepName": name, "outputPath": step_dir(name)}
     text: Any = params if draft else pretty_json(params) + "\n"
     return [
-        params_configmap(plan, env, run, name, annotations, text),
+        params_configmap(plan, env, run, name, annotations, text=text),
         workload(plan, env, run, name, annotations),
     ]
 
@@ -83,7 +83,10 @@ def isolation_policy(run: PipelineRun, env: Environment, wave: int) -> K8sObject
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": pods.object_meta(
-            f"{name}-isolation", env.spec.namespace, name, "prepare",
+            f"{name}-isolation",
+            env.spec.namespace,
+            name,
+            "prepare",
             {pods.ANNOTATION_WAVE: str(wave)},
         ),
         "spec": {

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 
 def canonical_json(value: Any) -> str:
     """One spelling per value: sorted keys, no whitespace, ASCII only, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
 
 
 def sha256_text(text: str) -> str:

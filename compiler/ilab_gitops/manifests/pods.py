@@ -77,7 +77,6 @@ def container(
     module: str,
     env: list[K8sObject],
     res: K8sObject,
-    mounts: list[K8sObject],
 ) -> K8sObject:
     """A step container: runs `python -m ilab_gitops.steps.<module>` as a non-root user."""
     return {
@@ -100,7 +99,7 @@ def container(
             "readOnlyRootFilesystem": True,
             "runAsNonRoot": True,
         },
-        "volumeMounts": mounts,
+        "volumeMounts": [],
     }
 
 

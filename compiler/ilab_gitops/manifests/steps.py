@@ -41,8 +41,11 @@ def _object_store_ca(env: Environment) -> tuple[list[K8sObject], str | None]:
 
 
 def _base_params(run: PipelineRun, step_id: str) -> K8sObject:
-    return {"apiVersion": "gitops.instructlab.ai/v1alpha1", "run": run.metadata.name,
-            "step": step_id}
+    return {
+        "apiVersion": "gitops.instructlab.ai/v1alpha1",
+        "run": run.metadata.name,
+        "step": step_id,
+    }
 
 
 def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
@@ -69,14 +72,12 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
                     "name": "base-model",
                     "persistentVolumeClaim": {"claimName": base.pvc.claimName, "readOnly": True},
                 },
-                "mount": {"name": "base-model", "mountPath": pods.BASE_MODEL_DIR,
-                          "readOnly": True},
+                "mount": {"name": "base-model", "mountPath": pods.BASE_MODEL_DIR, "readOnly": True},
             }
         )
     if spec.taxonomy.credentialsSecretRef is not None:
         envs.append(
-            pods.secret_env("ILAB_TAXONOMY_TOKEN", spec.taxonomy.credentialsSecretRef.name,
-                            "token")
+            pods.secret_env("ILAB_TAXONOMY_TOKEN", spec.taxonomy.credentialsSecretRef.name, "token")
         )
     params = {
         **_base_params(run, "prepare"),
@@ -98,8 +99,13 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
 
 
 def _phase(
-    run: PipelineRun, env: Environment, step_id: str, phase: Phase, model_dir: str,
-    data_dir: str, attempt: int,
+    run: PipelineRun,
+    env: Environment,
+    step_id: str,
+    phase: Phase,
+    *,
+    model_dir: str,
+    data_dir: str,
 ) -> StepPlan:
     training = run.spec.training
     gpus = training.nprocPerNode if env.spec.gpu.perNode else 0
@@ -120,7 +126,7 @@ def _phase(
         "warmupSteps": phase.warmupSteps,
         "modelPath": model_dir,
         "dataPath": data_dir,
-        "attempt": [run.spec.attempt, attempt],
+        "attempt": [run.spec.attempt, phase.attempt],
     }
     return StepPlan(
         step_id=step_id,
@@ -140,8 +146,14 @@ def _phase(
 def train_phase_1(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
     prepared = step_dir(upstream["prepare"])
     phase = run.spec.training.knowledge
-    return _phase(run, env, "train-phase-1", phase, f"{prepared}/model",
-                  f"{prepared}/processed/knowledge", phase.attempt)
+    return _phase(
+        run,
+        env,
+        "train-phase-1",
+        phase,
+        model_dir=f"{prepared}/model",
+        data_dir=f"{prepared}/processed/knowledge",
+    )
 
 
 def train_phase_2(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
@@ -149,8 +161,14 @@ def train_phase_2(run: PipelineRun, env: Environment, upstream: Mapping[str, str
     phase1 = step_dir(upstream["train-phase-1"])
     phase = run.spec.training.skills
     # The step resolves "highest samples_N checkpoint" under this folder at run time.
-    return _phase(run, env, "train-phase-2", phase, f"{phase1}/checkpoints/hf_format",
-                  f"{prepared}/processed/skills", phase.attempt)
+    return _phase(
+        run,
+        env,
+        "train-phase-2",
+        phase,
+        model_dir=f"{phase1}/checkpoints/hf_format",
+        data_dir=f"{prepared}/processed/skills",
+    )
 
 
 def _judge_env(run: PipelineRun) -> list[K8sObject]:
@@ -162,8 +180,9 @@ def _judge_env(run: PipelineRun) -> list[K8sObject]:
     ]
 
 
-def _eval_plan(run: PipelineRun, env: Environment, step_id: str, module: str,
-               params: K8sObject) -> StepPlan:
+def _eval_plan(
+    run: PipelineRun, env: Environment, step_id: str, module: str, params: K8sObject
+) -> StepPlan:
     ca = _ca("judge-ca", run.spec.evaluation.caBundle)
     if ca:
         params["judgeCaBundle"] = f"{pods.CA_DIR}/judge-ca/ca.crt"
@@ -245,8 +264,11 @@ def publish(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
     envs = pods.s3_env("OUTPUT", run.spec.output.secretRef.name)
     hf: K8sObject | None = None
     if pub.huggingFace is not None:
-        hf = {"repo": pub.huggingFace.repo, "revision": pub.huggingFace.revision,
-              "private": pub.huggingFace.private}
+        hf = {
+            "repo": pub.huggingFace.repo,
+            "revision": pub.huggingFace.revision,
+            "private": pub.huggingFace.private,
+        }
         ref = pub.huggingFace.tokenSecretRef
         envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key))
     base = run.spec.baseModel
@@ -255,8 +277,11 @@ def publish(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
         "uploadPath": step_dir(upstream["upload"]),
         "huggingFace": hf,
         "github": pub.github.model_dump(),
-        "taxonomy": {"repoUrl": run.spec.taxonomy.repoUrl, "commit": run.spec.taxonomy.commit,
-                     "pullRequests": list(run.spec.taxonomy.pullRequests)},
+        "taxonomy": {
+            "repoUrl": run.spec.taxonomy.repoUrl,
+            "commit": run.spec.taxonomy.commit,
+            "pullRequests": list(run.spec.taxonomy.pullRequests),
+        },
         "baseModel": base.model_dump(exclude_none=True, mode="json"),
         # results.json names the exact spec it came from.
         "specSha256": spec_sha256(run),
@@ -277,5 +302,11 @@ def publish(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
 
 
 PLANS: tuple[PlanBuilder, ...] = (
-    prepare, train_phase_1, train_phase_2, eval_mt_bench, eval_final, upload, publish,
+    prepare,
+    train_phase_1,
+    train_phase_2,
+    eval_mt_bench,
+    eval_final,
+    upload,
+    publish,
 )

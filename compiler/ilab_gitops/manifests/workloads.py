@@ -47,7 +47,7 @@ def workload(
             meta["labels"][pods.KUEUE_PRIORITY] = kueue.priorityClass
     res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
     container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
-    main = pods.container(container_name, plan.image, plan.module, plan.env, res, [])
+    main = pods.container(container_name, plan.image, plan.module, plan.env, res)
     template_meta = {"labels": pods.labels(run, plan.step_id)}
     restart = "OnFailure" if plan.kind == "PyTorchJob" else "Never"
     pod = pods.pod_spec(
@@ -99,6 +99,7 @@ def params_configmap(
     run: str,
     name: str,
     annotations: dict[str, str],
+    *,
     text: str | K8sObject,
 ) -> K8sObject:
     """The step's settings as JSON; steps read these instead of long argument lists."""

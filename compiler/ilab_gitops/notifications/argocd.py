@@ -49,8 +49,6 @@ SUBSCRIBE_ANNOTATIONS: dict[str, str] = {
 WORKLOAD_KINDS = ("Job", "PyTorchJob", "TrainJob")
 
 
-
-
 def template_name(step: str) -> str:
     return f"ilab-step-{step}"
 
@@ -164,8 +162,11 @@ def github_service() -> str:
     """`service.github.<name>`: GitHub App credentials read from argocd-notifications-secret."""
     app_id, installation_id, private_key = SECRET_KEYS
     return _yaml(
-        {"appID": f"${app_id}", "installationID": f"${installation_id}",
-         "privateKey": f"${private_key}"}
+        {
+            "appID": f"${app_id}",
+            "installationID": f"${installation_id}",
+            "privateKey": f"${private_key}",
+        }
     )
 
 

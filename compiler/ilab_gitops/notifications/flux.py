@@ -60,8 +60,9 @@ def context_annotations(run: str, step: str) -> dict[str, str]:
     return {CONTEXT_ANNOTATION: status_context(run, step)}
 
 
-def flux_provider(repo_url: str, namespace: str = "flux-system",
-                  secret_name: str = NAME) -> K8sObject:
+def flux_provider(
+    repo_url: str, namespace: str = "flux-system", secret_name: str = NAME
+) -> K8sObject:
     """The github Provider posting commit statuses to the runs repo."""
     return {
         "apiVersion": API_VERSION,

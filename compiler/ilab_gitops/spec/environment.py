@@ -13,12 +13,19 @@ from ilab_gitops.spec.base import (
 )
 from ilab_gitops.spec.pipeline_run import Quantity
 
-IMAGE_RE = r"^[a-z0-9][A-Za-z0-9_.-]*(:[0-9]+)?(/[A-Za-z0-9_.-]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+IMAGE_RE = (
+    r"^[a-z0-9][A-Za-z0-9_.-]*(:[0-9]+)?(/[A-Za-z0-9_.-]+)+"  # registry[:port]/path
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"  # [:tag][@digest]
+)
 LabelKey = Annotated[
     str,
-    StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"),
+    StringConstraints(
+        pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+    ),
 ]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")]
+LabelValue = Annotated[
+    str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+]
 Image = Annotated[str, StringConstraints(max_length=512, pattern=IMAGE_RE)]
 
 #: Kubernetes minor versions whose schemas the validator bundles.
@@ -95,9 +102,9 @@ class Flux(StrictModel):
     sourceName: Dns1123Name = Field(
         default="ilab-runs", description="GitRepository holding the runs repo."
     )
-    renderedPath: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = Field(
-        default="rendered", description="Folder of the rendered runs inside the repo."
-    )
+    renderedPath: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    ] = Field(default="rendered", description="Folder of the rendered runs inside the repo.")
     interval: Duration = Field(default="10m", description="How often Flux re-applies a step.")
     timeout: Duration = Field(
         default="5m", description="Health-check timeout per reconcile; keep it short."

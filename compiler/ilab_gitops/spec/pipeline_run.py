@@ -47,9 +47,9 @@ class S3ModelSource(StrictModel):
 class HuggingFaceModelSource(StrictModel):
     """Base model from a Hugging Face repository, pinned to a commit."""
 
-    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")] = Field(
-        description="Repository id, `owner/name`."
-    )
+    repo: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")
+    ] = Field(description="Repository id, `owner/name`.")
     revision: GitCommit = Field(
         description="Full 40-character commit sha: a branch or tag could move under a run."
     )
@@ -232,8 +232,8 @@ class FinalEval(StrictModel):
         default=5, description="Few-shot examples per MMLU-Branch question."
     )
     batchSize: AutoOrInt = Field(default="auto", description="MMLU-Branch batch size.")
-    taxonomyBaseBranch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")] = Field(
-        default="main", description="Taxonomy branch the run's changes are compared against."
+    taxonomyBaseBranch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")] = (
+        Field(default="main", description="Taxonomy branch the run's changes are compared against.")
     )
     attempt: Attempt = 0
 
@@ -266,11 +266,11 @@ class Output(StrictModel):
 class HuggingFacePublish(StrictModel):
     """Publish the candidate model to a Hugging Face repository."""
 
-    repo: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")] = Field(
-        description="Repository id, `owner/name`; created when missing."
-    )
-    revision: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = Field(
-        description="Branch to publish to, e.g. release-20261124."
+    repo: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[-A-Za-z0-9_.]+$")
+    ] = Field(description="Repository id, `owner/name`; created when missing.")
+    revision: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = (
+        Field(description="Branch to publish to, e.g. release-20261124.")
     )
     tokenSecretRef: SecretKeyRef = Field(description="Token with write access to the repo.")
     private: bool = Field(default=True, description="Create the repository as private.")

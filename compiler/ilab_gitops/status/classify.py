@@ -98,8 +98,15 @@ def classify_job(job: V1Job, objects: RunObjects) -> StepStatus:
     state, message, finished = _job_state(job)
     started = job.status.start_time if job.status else None
     return _with_pods(
-        StepStatus(step, state, "Job", name, started if state is not StepState.QUEUED else None,
-                   finished, message=message),
+        StepStatus(
+            step,
+            state,
+            "Job",
+            name,
+            started if state is not StepState.QUEUED else None,
+            finished,
+            message=message,
+        ),
         pods.owned_pods(objects.pods, "Job", name),
         objects.logs,
     )
@@ -128,8 +135,10 @@ def _custom_state(obj: Obj) -> tuple[StepState, str, Any]:
     true = _true_conditions(obj)
     status = obj.get("status") or {}
     if "Failed" in true:
-        return StepState.FAILED, _cr_message(true["Failed"]), true["Failed"].get(
-            "lastTransitionTime"
+        return (
+            StepState.FAILED,
+            _cr_message(true["Failed"]),
+            true["Failed"].get("lastTransitionTime"),
         )
     for done in ("Succeeded", "Complete"):
         if done in true:
@@ -154,8 +163,13 @@ def classify_custom(obj: Obj, objects: RunObjects) -> StepStatus:
     state, message, finished = _custom_state(obj)
     started = parse_time((obj.get("status") or {}).get("startTime"))
     row = StepStatus(
-        step, state, kind, name, started if state is not StepState.QUEUED else None,
-        parse_time(finished), message=message,
+        step,
+        state,
+        kind,
+        name,
+        started if state is not StepState.QUEUED else None,
+        parse_time(finished),
+        message=message,
     )
     return _with_pods(row, pods.owned_pods(objects.pods, kind, name), objects.logs)
 
@@ -196,8 +210,10 @@ def _workload_rows(objects: RunObjects) -> dict[str, StepStatus]:
     workloads: list[Any] = [*objects.jobs, *objects.custom]
     rows: dict[str, StepStatus] = {}
     for obj in sorted(workloads, key=_created):
-        row = classify_custom(obj, objects) if isinstance(obj, Mapping) else classify_job(
-            obj, objects
+        row = (
+            classify_custom(obj, objects)
+            if isinstance(obj, Mapping)
+            else classify_job(obj, objects)
         )
         if row.step:
             rows[row.step] = row
@@ -214,8 +230,9 @@ def classify_run(objects: RunObjects, now: datetime) -> RunStatus:
     rows = _workload_rows(objects)
     notes: dict[str, engines.EngineNote] = {}
     lines: list[str] = []
-    steps = _step_order([*rows, *(s for k in objects.kustomizations
-                                   if (s := engines.kustomization_step(k)))])
+    steps = _step_order(
+        [*rows, *(s for k in objects.kustomizations if (s := engines.kustomization_step(k)))]
+    )
     if objects.application is not None:
         lines.append(engines.application_line(objects.application))
         notes.update(engines.application_notes(objects.application, objects.run, steps))
@@ -228,6 +245,5 @@ def classify_run(objects: RunObjects, now: datetime) -> RunStatus:
             out.append(rows[step])
             continue
         note = notes.get(step, engines.EngineNote("not created yet"))
-        out.append(StepStatus(step, StepState.WAITING, message=note.message,
-                              warning=note.warning))
+        out.append(StepStatus(step, StepState.WAITING, message=note.message, warning=note.warning))
     return RunStatus(objects.run, objects.namespace, now, tuple(out), tuple(lines))

@@ -107,7 +107,10 @@ def _logs(core: Any, pods: Iterable[V1Pod], namespace: str) -> dict[str, str]:
         containers = [c.name for c in (pod.spec.containers if pod.spec else [])]
         container = "pytorch" if "pytorch" in containers else None
         text = _optional(
-            core.read_namespaced_pod_log, name, namespace, container=container,
+            core.read_namespaced_pod_log,
+            name,
+            namespace,
+            container=container,
             tail_lines=LOG_TAIL_LINES,
         )
         if isinstance(text, str):
@@ -153,18 +156,36 @@ def _read_run(  # noqa: PLR0917
         jobs = batch.list_namespaced_job(namespace, label_selector=selector).items
         pods = core.list_namespaced_pod(namespace, label_selector=selector).items
     except ApiException as err:
-        raise ClusterError(f"cannot read Jobs or Pods in namespace {namespace}: "
-                           f"{err.status} {err.reason}") from err
+        raise ClusterError(
+            f"cannot read Jobs or Pods in namespace {namespace}: {err.status} {err.reason}"
+        ) from err
     workloads: list[dict[str, Any]] = []
     for group, version, plural in WORKLOAD_CRDS:
-        found = _optional(custom.list_namespaced_custom_object, group, version, namespace,
-                          plural, label_selector=selector)
+        found = _optional(
+            custom.list_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            label_selector=selector,
+        )
         workloads.extend((found or {}).get("items") or [])
-    application = _optional(custom.get_namespaced_custom_object, "argoproj.io", "v1alpha1",
-                            argocd_namespace, "applications", run)
-    kustomizations = _optional(custom.list_namespaced_custom_object,
-                               "kustomize.toolkit.fluxcd.io", "v1", flux_namespace,
-                               "kustomizations", label_selector=selector)
+    application = _optional(
+        custom.get_namespaced_custom_object,
+        "argoproj.io",
+        "v1alpha1",
+        argocd_namespace,
+        "applications",
+        run,
+    )
+    kustomizations = _optional(
+        custom.list_namespaced_custom_object,
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        flux_namespace,
+        "kustomizations",
+        label_selector=selector,
+    )
     return RunObjects(
         run=run,
         namespace=namespace,
@@ -197,15 +218,22 @@ def _list_runs(connection: Connection, namespace: str) -> list[str]:
             namespace, label_selector=LABEL_RUN
         )
     except ApiException as err:
-        raise ClusterError(f"cannot list Jobs in namespace {namespace}: "
-                           f"{err.status} {err.reason}") from err
+        raise ClusterError(
+            f"cannot list Jobs in namespace {namespace}: {err.status} {err.reason}"
+        ) from err
     for job in jobs.items or []:
         labels = (job.metadata.labels if job.metadata else None) or {}
         names.add(labels[LABEL_RUN])
     custom = client.CustomObjectsApi(connection.api)
     for group, version, plural in WORKLOAD_CRDS:
-        found = _optional(custom.list_namespaced_custom_object, group, version, namespace,
-                          plural, label_selector=LABEL_RUN)
+        found = _optional(
+            custom.list_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            label_selector=LABEL_RUN,
+        )
         for item in (found or {}).get("items") or []:
             names.add(item["metadata"]["labels"][LABEL_RUN])
     return sorted(names)

@@ -9,8 +9,8 @@ import re
 import celpy
 import pytest
 
-from ilab_gitops.manifests.flux import CONTEXT_ANNOTATION
 from ilab_gitops.bootstrap.flux import parent_kustomization
+from ilab_gitops.manifests.flux import CONTEXT_ANNOTATION
 from ilab_gitops.manifests.pods import labels
 from ilab_gitops.notifications import flux
 from tests.support.k8s_schemas import crd_errors
