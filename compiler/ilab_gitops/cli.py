@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 differences found (`render --check`), 2 invalid input or usa
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -19,12 +18,9 @@ import typer
 from ilab_gitops import __version__
 
 if TYPE_CHECKING:
-    from ilab_gitops.diagnostics import Diagnostic, Format
+    from ilab_gitops.diagnostics import Diagnostic
 
-EXIT_OK = 0
-EXIT_DIFFERENT = 1
-EXIT_INVALID = 2
-EXIT_INTERNAL = 3
+from ilab_gitops.commands.core import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
 
 app = typer.Typer(
     name="ilab-gitops",
@@ -65,23 +61,10 @@ FormatOption = Annotated[
 ]
 
 
-def _resolve_format(fmt: OutputFormat) -> Format:
-    if fmt is OutputFormat.auto:
-        return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    if fmt is OutputFormat.github:
-        return "github"
-    return "json" if fmt is OutputFormat.json else "text"
-
-
 def _report(diagnostics: Sequence[Diagnostic], fmt: OutputFormat) -> None:
-    from ilab_gitops.diagnostics import format_diagnostics
+    from ilab_gitops.commands.core import report
 
-    resolved = _resolve_format(fmt)
-    text = format_diagnostics(diagnostics, resolved)
-    if resolved == "json":
-        sys.stdout.write(text)
-    elif text:
-        sys.stderr.write(text)
+    report(diagnostics, fmt.value)
 
 
 @app.callback()
@@ -106,18 +89,9 @@ def validate(
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
     """Check PipelineRun and Environment files; report every problem with file:line:col."""
-    from ilab_gitops.workspace import load_workspace
+    from ilab_gitops.commands import core
 
-    ws = load_workspace(paths, environments)
-    _report(ws.diagnostics, fmt)
-    if not ws.ok:
-        raise typer.Exit(EXIT_INVALID)
-    if _resolve_format(fmt) != "json":
-        typer.echo(
-            f"{ws.files} file(s) valid: {len(ws.runs)} run(s), "
-            f"{len(ws.environments)} environment(s)",
-            err=True,
-        )
+    raise typer.Exit(core.validate(paths, environments, fmt.value))
 
 
 @app.command()
@@ -136,42 +110,9 @@ def render(
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
     """Compile runs into rendered/<run>/, one folder per step, atomically."""
-    from ilab_gitops.workspace import load_workspace
+    from ilab_gitops.commands import core
 
-    ws = load_workspace(runs, environments)
-    _report(ws.diagnostics, fmt)
-    if not ws.ok:
-        raise typer.Exit(EXIT_INVALID)
-    if out == "-":
-        from ilab_gitops.manifests import compile_run
-        from ilab_gitops.render import render_stream
-
-        loaded = sorted(ws.runs, key=lambda r: r.run.metadata.name)
-        sys.stdout.write(render_stream(compile_run(r.run, r.environment) for r in loaded))
-        return
-    from ilab_gitops.output import read_tree, tree_differences, write_tree
-    from ilab_gitops.parallel import render_runs
-    from ilab_gitops.render import merge_rendered
-
-    root = Path(out)
-    compiled = render_runs([(r.run, r.environment) for r in ws.runs])
-    files = merge_rendered(read_tree(root), compiled, prune=prune)
-    if check:
-        differences = tree_differences(root, files)
-        for path in differences:
-            typer.echo(f"{Path(out, path).as_posix()}: out of date", err=True)
-        if differences:
-            typer.echo(
-                f"{len(differences)} rendered file(s) differ; run: ilab-gitops render "
-                + " ".join(str(p) for p in runs)
-                + (f" --out {out}" if out != "rendered" else ""),
-                err=True,
-            )
-            raise typer.Exit(EXIT_DIFFERENT)
-        typer.echo(f"{out}: up to date ({len(compiled)} run(s))", err=True)
-        return
-    write_tree(root, files)
-    typer.echo(f"rendered {len(compiled)} run(s) into {root.as_posix()}/", err=True)
+    raise typer.Exit(core.render(runs, environments, out, check=check, prune=prune, fmt=fmt.value))
 
 
 class SchemaKind(StrEnum):
