@@ -48,9 +48,7 @@ def test_compiled_params_parse_with_the_step_models(example: Path, environment: 
     for step in manifests.steps:
         by_kind = {obj["kind"]: obj for obj in step.objects}
         params = json.loads(by_kind["ConfigMap"]["data"]["params.json"])
-        workload = next(
-            o for o in step.objects if o["kind"] not in ("ConfigMap", "PersistentVolumeClaim")
-        )
+        workload = next(o for o in step.objects if o["kind"] in ("Job", "PyTorchJob", "TrainJob"))
         for container in containers(workload):
             module = container["command"][-1].removeprefix("ilab_gitops.steps.")
             importlib.import_module(f"ilab_gitops.steps.{module}")
