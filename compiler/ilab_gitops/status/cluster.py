@@ -159,17 +159,7 @@ def _read_run(  # noqa: PLR0917
         raise ClusterError(
             f"cannot read Jobs or Pods in namespace {namespace}: {err.status} {err.reason}"
         ) from err
-    workloads: list[dict[str, Any]] = []
-    for group, version, plural in WORKLOAD_CRDS:
-        found = _optional(
-            custom.list_namespaced_custom_object,
-            group,
-            version,
-            namespace,
-            plural,
-            label_selector=selector,
-        )
-        workloads.extend((found or {}).get("items") or [])
+    workloads = _custom_workloads(custom, namespace, selector)
     application = _optional(
         custom.get_namespaced_custom_object,
         "argoproj.io",
@@ -225,6 +215,14 @@ def _list_runs(connection: Connection, namespace: str) -> list[str]:
         labels = (job.metadata.labels if job.metadata else None) or {}
         names.add(labels[LABEL_RUN])
     custom = client.CustomObjectsApi(connection.api)
+    for item in _custom_workloads(custom, namespace, LABEL_RUN):
+        names.add(item["metadata"]["labels"][LABEL_RUN])
+    return sorted(names)
+
+
+def _custom_workloads(custom: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """PyTorchJobs and TrainJobs matching `selector`; a kind not installed yields none."""
+    items: list[dict[str, Any]] = []
     for group, version, plural in WORKLOAD_CRDS:
         found = _optional(
             custom.list_namespaced_custom_object,
@@ -232,8 +230,7 @@ def _list_runs(connection: Connection, namespace: str) -> list[str]:
             version,
             namespace,
             plural,
-            label_selector=LABEL_RUN,
+            label_selector=selector,
         )
-        for item in (found or {}).get("items") or []:
-            names.add(item["metadata"]["labels"][LABEL_RUN])
-    return sorted(names)
+        items.extend((found or {}).get("items") or [])
+    return items

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from ilab_gitops.results import BranchScores, QnaFileResult, QuestionScore
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env
-from ilab_gitops.steps.markers import Marker, now_rfc3339, staged_output, write_marker
+from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
 from ilab_gitops.steps.mt_bench import clean_score
 from ilab_gitops.steps.outputs import FINAL_EVAL_FILE, MT_BENCH_FILE, FinalEvalOutput, MtBenchOutput
 from ilab_gitops.steps.runtime import StepError, StepParams, run_step
@@ -244,11 +244,8 @@ def evaluate(params: FinalEvalParams, *, serve: Serve = serve_vllm) -> None:
             )
         write_marker(
             stage,
-            Marker(
-                run=params.run,
-                step=params.step,
-                stepName=params.stepName,
-                finishedAt=now_rfc3339(),
+            done_marker(
+                params,
                 files=tree_sha256(stage),
                 details={
                     "mtBenchBranch": output.mtBenchBranch.model_dump(),

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -84,6 +84,29 @@ def write_json_atomic(path: Path, data: Mapping[str, Any] | BaseModel) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+class StepIdentity(Protocol):
+    """What names a step's run: every step's params have these."""
+
+    @property
+    def run(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def stepName(self) -> str: ...
+
+
+def done_marker(params: StepIdentity, *, files: dict[str, str], details: dict[str, Any]) -> Marker:
+    """The marker of a step finishing now."""
+    return Marker(
+        run=params.run,
+        step=params.step,
+        stepName=params.stepName,
+        finishedAt=now_rfc3339(),
+        files=files,
+        details=details,
+    )
 
 
 def write_marker(output: Path, marker: Marker) -> None:

@@ -21,7 +21,7 @@ from ilab_gitops.results import CheckpointScore, MtBenchResult
 from ilab_gitops.steps.checkpoints import Checkpoint, hf_checkpoints
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env
-from ilab_gitops.steps.markers import Marker, now_rfc3339, staged_output, write_marker
+from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
 from ilab_gitops.steps.outputs import MT_BENCH_FILE, MtBenchOutput
 from ilab_gitops.steps.runtime import StepError, StepParams, run_step
 from ilab_gitops.steps.serving import Serve, gpu_count, serve_vllm
@@ -120,11 +120,8 @@ def evaluate(params: MtBenchParams, *, serve: Serve = serve_vllm) -> None:
         (stage / MT_BENCH_FILE).write_text(output.model_dump_json(indent=2) + "\n", "utf-8")
         write_marker(
             stage,
-            Marker(
-                run=params.run,
-                step=params.step,
-                stepName=params.stepName,
-                finishedAt=now_rfc3339(),
+            done_marker(
+                params,
                 files=tree_sha256(stage),
                 details={
                     "best": best.checkpoint,

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from ilab_gitops.steps import base_model, data
 from ilab_gitops.steps.archive import Extracted, Limits, extract_stream
 from ilab_gitops.steps.digests import tree_sha256
-from ilab_gitops.steps.markers import Marker, now_rfc3339, staged_output, write_marker
+from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
 from ilab_gitops.steps.runtime import StepError, StepParams, optional_env, run_step, secret_env
 from ilab_gitops.steps.s3 import ResumableObjectReader, S3Client, make_client, settings_from_env
 from ilab_gitops.steps.taxonomy import head_commit
@@ -180,11 +180,8 @@ def prepare(params: PrepareParams, *, limits: Limits | None = None) -> None:
             for phase in data.PHASES
         }
         known = {k: v for k, v in fetched.extracted.files.items() if not k.startswith("model/")}
-        marker = Marker(
-            run=params.run,
-            step=params.step,
-            stepName=params.stepName,
-            finishedAt=now_rfc3339(),
+        marker = done_marker(
+            params,
             files=tree_sha256(stage, known),
             details={
                 "sdgData": {

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ilab_gitops.results import ModelLocation, RunResults, TaxonomyInfo
 from ilab_gitops.steps import model_card
 from ilab_gitops.steps.digests import file_sha256, tree_files, tree_sha256
-from ilab_gitops.steps.markers import Marker, now_rfc3339, staged_output, write_marker
+from ilab_gitops.steps.markers import done_marker, now_rfc3339, staged_output, write_marker
 from ilab_gitops.steps.outputs import MANIFEST_FILE, UPLOAD_FILE, Manifest, UploadOutput
 from ilab_gitops.steps.runtime import StepError, StepParams, run_step, secret_env
 from ilab_gitops.steps.s3 import S3Client, error_code, make_client, settings_from_env
@@ -210,11 +210,8 @@ def publish(params: PublishParams) -> None:
         (stage / "README.md").write_text(card, "utf-8")
         write_marker(
             stage,
-            Marker(
-                run=params.run,
-                step=params.step,
-                stepName=params.stepName,
-                finishedAt=now_rfc3339(),
+            done_marker(
+                params,
                 files=tree_sha256(stage),
                 details={
                     "s3Results": f"s3://{settings.bucket}/{upload.prefix}/{RESULTS_FILE}",

@@ -26,7 +26,7 @@ from ilab_gitops.steps.checkpoints import (
     resolve_model_path,
 )
 from ilab_gitops.steps.digests import tree_sha256
-from ilab_gitops.steps.markers import Marker, now_rfc3339, write_marker
+from ilab_gitops.steps.markers import done_marker, write_marker
 from ilab_gitops.steps.runtime import StepError, StepParams, run_step
 
 log = logging.getLogger(__name__)
@@ -201,11 +201,8 @@ def train(params: TrainParams) -> None:
     saved = hf_checkpoints(hf_format)
     if not saved:
         raise StepError(f"training finished but wrote no samples_N checkpoint in {hf_format}")
-    marker = Marker(
-        run=params.run,
-        step=params.step,
-        stepName=params.stepName,
-        finishedAt=now_rfc3339(),
+    marker = done_marker(
+        params,
         files={f"checkpoints/hf_format/{k}": v for k, v in tree_sha256(hf_format).items()},
         details={
             "baseModel": str(model_path),

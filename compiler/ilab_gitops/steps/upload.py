@@ -17,7 +17,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from ilab_gitops.steps.digests import file_sha256, tree_files, tree_sha256
-from ilab_gitops.steps.markers import Marker, now_rfc3339, staged_output, write_marker
+from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
 from ilab_gitops.steps.outputs import (
     FINAL_EVAL_FILE,
     MANIFEST_FILE,
@@ -112,11 +112,8 @@ def upload(params: UploadParams, *, part_size: int = 64 * MiB) -> None:
         (stage / UPLOAD_FILE).write_text(summary.model_dump_json(indent=2) + "\n", "utf-8")
         write_marker(
             stage,
-            Marker(
-                run=params.run,
-                step=params.step,
-                stepName=params.stepName,
-                finishedAt=now_rfc3339(),
+            done_marker(
+                params,
                 files=tree_sha256(stage),
                 details={
                     "s3Uri": summary.s3Uri,
