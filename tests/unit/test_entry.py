@@ -40,11 +40,18 @@ def _run(argv: list[str], tmp: Path, fast: bool) -> tuple[int, str, str]:
     args = [a.replace("{tmp}", str(out)) for a in argv]
     code = "import sys; from ilab_gitops.entry import main; sys.argv[0] = 'ilab-gitops'; main()"
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, *args],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     clean = (done.stdout + done.stderr).replace(str(out), "<out>")
-    return done.returncode, clean, "\n".join(
-        sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    return (
+        done.returncode,
+        clean,
+        "\n".join(sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())),
     )
 
 
@@ -89,6 +96,8 @@ def test_fast_validate_does_not_import_typer() -> None:
         "import atexit; atexit.register(lambda: print('typer' in sys.modules))\n"
         "main()"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
