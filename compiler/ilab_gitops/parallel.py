@@ -29,6 +29,15 @@ def _render_chunk(pairs: Sequence[Pair]) -> RunFiles:
     return {run.metadata.name: render_run(compile_run(run, env)) for run, env in pairs}
 
 
+#: The batch being rendered; forked workers inherit it instead of receiving it pickled.
+_BATCH: list[Sequence[Pair]] = []
+
+
+def _render_share(share: tuple[int, int]) -> RunFiles:
+    start, step = share
+    return _render_chunk(_BATCH[-1][start::step])
+
+
 def _workers() -> int:
     try:
         available = len(os.sched_getaffinity(0))
@@ -38,16 +47,24 @@ def _workers() -> int:
 
 
 def render_runs(pairs: Sequence[Pair], *, workers: int | None = None) -> RunFiles:
-    """{run name: files of `render_run`} for every (run, environment) pair."""
+    """{run name: files of `render_run`} for every (run, environment) pair.
+
+    With `count` processes, share k is every count-th pair from k: the parent renders share
+    0 itself while forked workers render the others, and only rendered text crosses a pipe.
+    """
     count = workers if workers is not None else _workers()
     if count < 2 or len(pairs) < PARALLEL_MIN_RUNS or "fork" not in _start_methods():
         return _render_chunk(pairs)
-    chunks = [pairs[i::count] for i in range(count)]
-    context = multiprocessing.get_context("fork")
-    result: RunFiles = {}
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        for part in pool.map(_render_chunk, chunks):
-            result.update(part)
+    _BATCH.append(pairs)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=count - 1, mp_context=context) as pool:
+            others = pool.map(_render_share, [(k, count) for k in range(1, count)])
+            result = _render_share((0, count))
+            for part in others:
+                result.update(part)
+    finally:
+        _BATCH.pop()
     return result
 
 

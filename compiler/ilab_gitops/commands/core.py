@@ -7,9 +7,11 @@ one-spec `validate` starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +43,23 @@ def report(diagnostics: Sequence[Diagnostic], fmt: FormatChoice) -> None:
         sys.stderr.write(text)
 
 
+@contextlib.contextmanager
+def batch_memory() -> Iterator[None]:
+    """Pause the cyclic garbage collector while specs are loaded and compiled.
+
+    Both build many small, acyclic dicts and keep them until the end; the collector then
+    rescans the growing heap again and again, which more than doubled compile time for a
+    thousand runs. Reference counting still frees everything; the collector runs again after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _say(message: str) -> None:
     sys.stderr.write(message + "\n")
 
@@ -49,7 +68,8 @@ def validate(paths: Sequence[Path], environments: Path, fmt: FormatChoice) -> in
     """Check PipelineRun and Environment files; report every problem with file:line:col."""
     from ilab_gitops.workspace import load_workspace
 
-    ws = load_workspace(paths, environments)
+    with batch_memory():
+        ws = load_workspace(paths, environments)
     report(ws.diagnostics, fmt)
     if not ws.ok:
         return EXIT_INVALID
@@ -71,6 +91,19 @@ def render(
     fmt: FormatChoice,
 ) -> int:
     """Compile runs into `out/<run>/`, one folder per step, atomically (or check, or stream)."""
+    with batch_memory():
+        return _render(runs, environments, out, check=check, prune=prune, fmt=fmt)
+
+
+def _render(
+    runs: Sequence[Path],
+    environments: Path,
+    out: str,
+    *,
+    check: bool,
+    prune: bool,
+    fmt: FormatChoice,
+) -> int:
     from ilab_gitops.workspace import load_workspace
 
     ws = load_workspace(runs, environments)
