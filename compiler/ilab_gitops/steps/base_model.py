@@ -76,7 +76,16 @@ def fetch_huggingface(repo: str, revision: str, token: str | None, dest: Path) -
     except RevisionNotFoundError:
         raise StepError(f"Hugging Face repo {repo} has no revision {revision}") from None
     except HfHubHTTPError as exc:
-        raise StepError(f"Hugging Face download of {repo}@{revision} failed: {exc}") from None
+        status = exc.response.status_code
+        if status in (401, 403):
+            raise StepError(
+                f"Hugging Face rejected the token for {repo}@{revision} (HTTP {status}): "
+                "check the token in the baseModel Secret (HF_TOKEN)"
+            ) from None
+        # The library's message spans several lines (URL, docs link, server message); the
+        # step contract is one line, which Kubernetes shows as the termination message.
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise StepError(f"Hugging Face download of {repo}@{revision} failed: {detail}") from None
     # snapshot_download keeps its metadata cache inside local_dir; it is not part of the model.
     shutil.rmtree(dest / ".cache", ignore_errors=True)
     return revision

@@ -5,6 +5,10 @@ the run's taxonomy commit, the base model the base branch (as `ilab model evalua
 and the judge scores both. Results are kept per qna.yaml file, the unit a taxonomy PR
 changes. MMLU-Branch runs lm-eval over the multiple-choice tasks SDG wrote to
 `data/node_datasets_*`; a run without knowledge has none and reports no MMLU-Branch.
+SDG names each task after its knowledge leaf (`knowledge/a/b/qna.yaml` -> `knowledge_a_b`),
+which is how task scores go back to qna.yaml files, and writes the absolute path its data
+had on the SDG machine into the task: the tasks are staged with that path pointed at the
+copy that came in the SDG tarball.
 
 The taxonomy is copied to a scratch folder first: the evaluator checks out branches, and the
 prepare step's output must stay as it was.
@@ -12,13 +16,15 @@ prepare step's output must stay as it was.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from ilab_gitops.results import BranchScores, QnaFileResult, QuestionScore
@@ -107,8 +113,17 @@ def mt_bench_branch(
     return clean_score(overall, f"MT-Bench-Branch {name}"), list(qa_pairs), float(error_rate)
 
 
-def qna_results(candidate: list[dict[str, Any]], base: list[dict[str, Any]]) -> list[QnaFileResult]:
-    """Per qna.yaml: mean score of each model and the question-level scores side by side."""
+def qna_results(
+    candidate: list[dict[str, Any]],
+    base: list[dict[str, Any]],
+    mmlu: dict[str, BranchScores] | None = None,
+) -> list[QnaFileResult]:
+    """Per qna.yaml: mean score of each model and the question-level scores side by side.
+
+    `mmlu` holds MMLU-Branch scores by qna.yaml path (knowledge files, which MT-Bench-Branch
+    does not ask about).
+    """
+    mmlu = mmlu or {}
     by_file: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for label, pairs in (("candidate", candidate), ("base", base)):
         for pair in pairs:
@@ -118,7 +133,7 @@ def qna_results(candidate: list[dict[str, Any]], base: list[dict[str, Any]]) -> 
             )
             entry[label] = float(pair["score"])
     results = []
-    for path in sorted(by_file):
+    for path in sorted(by_file.keys() | mmlu.keys()):
         questions = [
             QuestionScore(
                 questionId=str(qid),
@@ -130,11 +145,14 @@ def qna_results(candidate: list[dict[str, Any]], base: list[dict[str, Any]]) -> 
         ]
         base_scores = [q.baseScore for q in questions if q.baseScore is not None]
         cand_scores = [q.candidateScore for q in questions if q.candidateScore is not None]
+        file_mmlu = mmlu.get(path)
         results.append(
             QnaFileResult(
                 path=path,
                 mtBenchBranchBase=statistics.fmean(base_scores) if base_scores else None,
                 mtBenchBranchCandidate=statistics.fmean(cand_scores) if cand_scores else None,
+                mmluBranchBase=file_mmlu.base if file_mmlu else None,
+                mmluBranchCandidate=file_mmlu.candidate if file_mmlu else None,
                 questions=questions,
             )
         )
@@ -150,6 +168,111 @@ def _question_text(turns: Any) -> str:
 def mmlu_tasks_dir(sdg_data: Path) -> Path | None:
     candidates = sorted(p for p in sdg_data.glob("node_datasets_*") if any(p.glob("*.yaml")))
     return candidates[-1] if candidates else None
+
+
+def _map_paths(value: Any, local: Callable[[Any], str]) -> Any:
+    """`data_files` is a path, a list of them, or a split -> path(s) mapping."""
+    if isinstance(value, dict):
+        return {key: _map_paths(item, local) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map_paths(item, local) for item in value]
+    return local(value)
+
+
+@dataclass(frozen=True)
+class StagedTasks:
+    """SDG's MMLU-Branch tasks, ready for lm-eval in `folder`; `skipped` says why others aren't."""
+
+    folder: Path
+    tasks: list[str]
+    skipped: dict[str, str]
+
+
+def _count_rows(files: Any) -> int:
+    if isinstance(files, dict):
+        return sum(_count_rows(f) for f in files.values())
+    if isinstance(files, list):
+        return sum(_count_rows(f) for f in files)
+    with Path(str(files)).open("rb") as stream:
+        return sum(1 for line in stream if line.strip())
+
+
+def stage_mmlu_tasks(source: Path, work: Path, *, few_shots: int) -> StagedTasks:
+    """Copy SDG's task folder; point each task's data files at the copies beside it.
+
+    SDG writes `dataset_kwargs.data_files` as the path the data had where SDG ran, which
+    does not exist in this pod. Tasks from SDG releases that grouped them with `group:
+    mmlu_pr` get `tag: mmlu_pr`, which is what lm-eval >= 0.4.4 reads for a task's label.
+    A task lm-eval cannot run is left out and named in `skipped`: one with no questions
+    (SDG filters out malformed ones, sometimes all of a leaf's), and one with no more
+    questions than `few_shots`, since the few-shot examples are drawn from the other
+    questions of the same task.
+    """
+    # PyYAML is in the eval image (lm-eval reads tasks with it) but has no type stubs in
+    # the steps venv: imported by name, it types as Any in both venvs.
+    yaml: Any = importlib.import_module("yaml")
+    target = work / "mmlu_tasks"
+    shutil.copytree(source, target, symlinks=False)
+    tasks: list[str] = []
+    skipped: dict[str, str] = {}
+    for task_file in sorted(target.glob("*.yaml")):
+        try:
+            task = yaml.safe_load(task_file.read_text("utf-8"))
+        except yaml.YAMLError:
+            continue  # not one of SDG's plain task files: lm-eval reads it as it is
+        if not isinstance(task, dict) or "task" not in task:
+            continue
+
+        def local(original: Any, name: str = task_file.name) -> str:
+            data = target / PurePath(str(original)).name
+            if not data.is_file():
+                raise StepError(
+                    f"MMLU-Branch task {name} reads {original}, and the SDG data has no "
+                    f"{data.name} next to it in {source.name}/"
+                )
+            return str(data)
+
+        name = str(task["task"])
+        kwargs = task.get("dataset_kwargs")
+        if isinstance(kwargs, dict) and kwargs.get("data_files") is not None:
+            kwargs["data_files"] = _map_paths(kwargs["data_files"], local)
+            # SDG writes JSON lines (`dataset_path: json`): one question a line.
+            rows = _count_rows(kwargs["data_files"]) if task.get("dataset_path") == "json" else -1
+            if 0 <= rows <= few_shots:
+                skipped[name] = (
+                    f"{rows} questions; fewShots={few_shots} needs at least {few_shots + 1}"
+                    if rows
+                    else "no questions"
+                )
+                log.warning("MMLU-Branch task %s left out: %s", name, skipped[name])
+                task_file.unlink()
+                continue
+        if task.get("group") in MMLU_TASKS and "tag" not in task:
+            task["tag"] = task.pop("group")
+        task_file.write_text(yaml.safe_dump(task, sort_keys=False), "utf-8")
+        tasks.append(name)
+    return StagedTasks(target, tasks, skipped)
+
+
+def mmlu_task_files(taxonomy: Path, branch: str) -> dict[str, str]:
+    """MMLU-Branch task name -> qna.yaml path, for the knowledge files on `branch`.
+
+    SDG names a leaf's task after its taxonomy path with `->` replaced by `_`
+    (`knowledge/science/plants/qna.yaml` -> `knowledge_science_plants`). Two folders that
+    give the same name cannot be told apart, so neither gets the task's score.
+    """
+    import git
+
+    names: dict[str, list[str]] = defaultdict(list)
+    listed = git.Repo(taxonomy).git.ls_tree("-r", "--name-only", branch, "--", "knowledge")
+    for path in listed.splitlines():
+        rel = PurePath(path)
+        if rel.name == "qna.yaml":
+            names["_".join(rel.parent.parts)].append(rel.as_posix())
+    for name, paths in sorted(names.items()):
+        if len(paths) > 1:
+            log.warning("MMLU-Branch task %s could be any of %s: not attributed", name, paths)
+    return {name: paths[0] for name, paths in names.items() if len(paths) == 1}
 
 
 def mmlu_branch(
@@ -174,6 +297,23 @@ def mmlu_branch(
     return BranchScores(base=scores["base"], candidate=scores["candidate"]), details
 
 
+def mmlu_by_qna_file(
+    details: dict[str, Any], task_files: dict[str, str]
+) -> dict[str, BranchScores]:
+    """Per qna.yaml MMLU-Branch scores from the per-task results of both models."""
+    results: dict[str, BranchScores] = {}
+    for task in sorted(details["candidate"]["tasks"].keys() & details["base"]["tasks"].keys()):
+        path = task_files.get(task)
+        if path is None:
+            log.warning("MMLU-Branch task %s matches no knowledge qna.yaml: not attributed", task)
+            continue
+        results[path] = BranchScores(
+            base=float(details["base"]["tasks"][task]["score"]),
+            candidate=float(details["candidate"]["tasks"][task]["score"]),
+        )
+    return results
+
+
 def evaluate(params: FinalEvalParams, *, serve: Serve = serve_vllm) -> None:
     judge = judge_from_env()
     mt_file = Path(params.mtBenchPath) / MT_BENCH_FILE
@@ -185,6 +325,15 @@ def evaluate(params: FinalEvalParams, *, serve: Serve = serve_vllm) -> None:
     with staged_output(params.output) as stage:
         work = stage / "work"
         taxonomy = prepare_taxonomy(Path(params.taxonomyPath), work, params.taxonomyBaseBranch)
+        # Staged first: a task whose data is missing fails the step before any model runs.
+        staged: StagedTasks | None = None
+        tasks_dir = mmlu_tasks_dir(Path(params.sdgDataPath))
+        if tasks_dir is None:
+            log.warning("no node_datasets_*/ task files in the SDG data: skipping MMLU-Branch")
+        else:
+            staged = stage_mmlu_tasks(tasks_dir, work, few_shots=params.fewShots)
+            if not staged.tasks:
+                log.warning("no MMLU-Branch task can run (%s): skipping it", staged.skipped)
         cand_score, cand_pairs, cand_err = mt_bench_branch(
             "candidate",
             candidate,
@@ -207,11 +356,17 @@ def evaluate(params: FinalEvalParams, *, serve: Serve = serve_vllm) -> None:
         )
         mmlu: BranchScores | None = None
         mmlu_details: dict[str, Any] | None = None
-        tasks_dir = mmlu_tasks_dir(Path(params.sdgDataPath))
-        if tasks_dir is None:
-            log.warning("no node_datasets_*/ task files in the SDG data: skipping MMLU-Branch")
-        else:
-            mmlu, mmlu_details = mmlu_branch(tasks_dir, candidate, base, params, serve)
+        mmlu_files: dict[str, BranchScores] = {}
+        if staged is not None:
+            task_files = mmlu_task_files(taxonomy, CANDIDATE_BRANCH)
+            mmlu_details = {}
+            if staged.tasks:
+                mmlu, mmlu_details = mmlu_branch(staged.folder, candidate, base, params, serve)
+                mmlu_files = mmlu_by_qna_file(mmlu_details, task_files)
+            mmlu_details["skipped"] = staged.skipped
+            mmlu_details["qnaFiles"] = {
+                task: task_files.get(task) for task in sorted([*staged.tasks, *staged.skipped])
+            }
         shutil.rmtree(work, ignore_errors=True)
         output = FinalEvalOutput(
             candidatePath=str(candidate),
@@ -219,7 +374,7 @@ def evaluate(params: FinalEvalParams, *, serve: Serve = serve_vllm) -> None:
             taxonomyBaseBranch=params.taxonomyBaseBranch,
             mtBenchBranch=BranchScores(base=base_score, candidate=cand_score),
             mmluBranch=mmlu,
-            qnaFiles=qna_results(cand_pairs, base_pairs),
+            qnaFiles=qna_results(cand_pairs, base_pairs, mmlu_files),
         )
         (stage / FINAL_EVAL_FILE).write_text(output.model_dump_json(indent=2) + "\n", "utf-8")
         (stage / "mt_bench_branch.json").write_text(
