@@ -12,9 +12,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RESULTS_SCHEMA_VERSION = "1"
-
-
 class _Results(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -94,7 +91,9 @@ class TaxonomyInfo(_Results):
 class RunResults(_Results):
     """The versioned contents of results.json."""
 
-    schemaVersion: Literal["1"] = "1"
+    schemaVersion: Literal["1"] = Field(
+        default="1", description="Bumped on any incompatible change to this file's shape."
+    )
     run: str
     specSha256: str
     cluster: str
