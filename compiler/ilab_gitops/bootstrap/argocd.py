@@ -47,16 +47,18 @@ NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (
 _LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
 
 
+_SHARED_MARK = "-- (conditions.lua is inserted here: `truthy` and `message`)\n"
+
+
 def health_lua(name: str) -> str:
     """Text of the Lua health check `name`: one of pytorchjob, trainjob, batch_job."""
     if name not in HEALTH_CHECKS:
         known = ", ".join(sorted(HEALTH_CHECKS))
         raise ValueError(f"unknown health check {name!r}; known: {known}")
-    return (
-        resources.files("ilab_gitops.bootstrap")
-        .joinpath("lua", f"{name}.lua")
-        .read_text(encoding="utf-8")
-    )
+    folder = resources.files("ilab_gitops.bootstrap").joinpath("lua")
+    script = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    shared = folder.joinpath("conditions.lua").read_text(encoding="utf-8")
+    return script.replace(_SHARED_MARK, shared.rstrip("\n") + "\n", 1)
 
 
 def argocd_cm(argocd_namespace: str = "argocd") -> K8sObject:

@@ -13,24 +13,7 @@
 --   Suspended             -> Suspended    (queued; holds the sync wave)
 --   otherwise             -> Progressing
 local hs = {}
-local truthy = {}
-
-if obj.status ~= nil and obj.status.conditions ~= nil then
-  for _, condition in ipairs(obj.status.conditions) do
-    if condition.type ~= nil and condition.status == "True" then
-      truthy[condition.type] = condition
-    end
-  end
-end
-
-local function message(ctype, default)
-  local condition = truthy[ctype]
-  if condition ~= nil and condition.message ~= nil and condition.message ~= "" then
-    return condition.message
-  end
-  return default
-end
-
+-- (conditions.lua is inserted here: `truthy` and `message`)
 if truthy["Failed"] ~= nil then
   hs.status = "Degraded"
   hs.message = message("Failed", "Job failed")

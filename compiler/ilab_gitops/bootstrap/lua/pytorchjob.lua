@@ -6,24 +6,7 @@
 -- Failed. Only conditions with status "True" count. Failed is checked before Succeeded so
 -- that this script and the Flux CEL expressions (failed before current) agree.
 local hs = {}
-local truthy = {}
-
-if obj.status ~= nil and obj.status.conditions ~= nil then
-  for _, condition in ipairs(obj.status.conditions) do
-    if condition.type ~= nil and condition.status == "True" then
-      truthy[condition.type] = condition
-    end
-  end
-end
-
-local function message(ctype, default)
-  local condition = truthy[ctype]
-  if condition ~= nil and condition.message ~= nil and condition.message ~= "" then
-    return condition.message
-  end
-  return default
-end
-
+-- (conditions.lua is inserted here: `truthy` and `message`)
 if truthy["Failed"] ~= nil then
   hs.status = "Degraded"
   hs.message = message("Failed", "PyTorchJob failed")
