@@ -19,6 +19,7 @@ from ilab_gitops import __version__
 
 if TYPE_CHECKING:
     from ilab_gitops.diagnostics import Diagnostic
+    from ilab_gitops.spec.environment import Environment
 
 from ilab_gitops.commands.core import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
 
@@ -157,7 +158,7 @@ EnvironmentNameOption = Annotated[
 ]
 
 
-def _pick_environment(environments: Path, name: str | None, fmt: OutputFormat) -> object:
+def _pick_environment(environments: Path, name: str | None, fmt: OutputFormat) -> Environment:
     """The Environment the bootstrap is for; exits 2 with a clear message when ambiguous."""
     from ilab_gitops.workspace import load_workspace
 
@@ -193,10 +194,8 @@ def bootstrap_argocd(
     """Print the Argo CD setup: health checks (argocd-cm), AppProject, ApplicationSet."""
     from ilab_gitops import yaml_emit
     from ilab_gitops.bootstrap import argocd_bootstrap
-    from ilab_gitops.spec.environment import Environment
 
     env = _pick_environment(environments, environment, fmt)
-    assert isinstance(env, Environment)
     objects = argocd_bootstrap(
         repo_url,
         revision=revision,
@@ -219,10 +218,8 @@ def bootstrap_flux(
     """Print the Flux setup: the GitRepository and the parent Kustomization of all runs."""
     from ilab_gitops import yaml_emit
     from ilab_gitops.bootstrap import flux_bootstrap
-    from ilab_gitops.spec.environment import Environment
 
     env = _pick_environment(environments, environment, fmt)
-    assert isinstance(env, Environment)
     flux = env.spec.flux
     objects = flux_bootstrap(
         repo_url,

@@ -129,9 +129,8 @@ def _swap_in(root: Path, files: Mapping[str, str]) -> None:
         raise
 
 
-def tree_differences(root: Path, expected: Mapping[str, str]) -> list[str]:
-    """Paths (relative) that differ between the tree on disk and `expected`, sorted."""
-    actual = read_tree(root)
+def tree_differences(actual: Mapping[str, str], expected: Mapping[str, str]) -> list[str]:
+    """Paths (relative) that differ between a tree read by `read_tree` and `expected`."""
     changed = [p for p in expected if actual.get(p) != expected[p]]
     extra = [p for p in actual if p not in expected]
     return sorted(changed + extra)

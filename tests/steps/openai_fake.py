@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 Reply = Callable[[str, list[dict[str, Any]]], str]
@@ -208,3 +209,23 @@ class FakeOpenAI:
 @contextlib.contextmanager
 def serving(fake: FakeOpenAI) -> Iterator[str]:
     yield fake.url
+
+
+def use_as_judge(env: Any, judge: FakeOpenAI, endpoint: str | None = None) -> None:
+    """Point the eval steps' judge Secret variables at `judge` (`env` is pytest's monkeypatch)."""
+    env.setenv("ILAB_JUDGE_ENDPOINT", endpoint if endpoint is not None else judge.url)
+    env.setenv("ILAB_JUDGE_MODEL_NAME", "judge-model")
+    env.setenv("ILAB_JUDGE_API_TOKEN", judge.api_key or "")
+
+
+def recording_server(
+    url: str, served: list[tuple[str, Path]]
+) -> Callable[[Path, str], contextlib.AbstractContextManager[str]]:
+    """A stand-in for the steps' `serve(model, name)`: records what would be served, at `url`."""
+
+    @contextlib.contextmanager
+    def serve(model: Path, name: str) -> Iterator[str]:
+        served.append((name, model))
+        yield url
+
+    return serve

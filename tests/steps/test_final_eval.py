@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from ilab_gitops.steps import final_eval
 from ilab_gitops.steps.outputs import FinalEvalOutput
 from tests.steps.builders import base_params
 from tests.steps.evaldata import write_eval_outputs
-from tests.steps.openai_fake import FakeOpenAI
+from tests.steps.openai_fake import FakeOpenAI, recording_server, use_as_judge
 from tests.steps.test_train import fake_checkpoint
 
 JUDGE_TOKEN = "judge-token-123"
@@ -88,14 +86,8 @@ def test_candidate_vs_base_per_qna_file(tmp_path: Path, monkeypatch: pytest.Monk
         FakeOpenAI(judge_reply, api_key=JUDGE_TOKEN) as judge,
         FakeOpenAI(lambda model, _m: f"Answer by {model}.") as models,
     ):
-        monkeypatch.setenv("ILAB_JUDGE_ENDPOINT", judge.url + "/")
-        monkeypatch.setenv("ILAB_JUDGE_MODEL_NAME", "judge-model")
-        monkeypatch.setenv("ILAB_JUDGE_API_TOKEN", JUDGE_TOKEN)
-
-        @contextlib.contextmanager
-        def serve(model: Path, name: str) -> Iterator[str]:
-            served.append((name, model))
-            yield models.url
+        use_as_judge(monkeypatch, judge, judge.url + "/")
+        serve = recording_server(models.url, served)
 
         raw = base_params(
             tmp_path,

@@ -9,10 +9,8 @@ else 3.0, so which choice wins, and each task's accuracy, follow from what each 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from ilab_gitops.steps.outputs import FinalEvalOutput
 from ilab_gitops.steps.runtime import StepError
 from tests.steps.builders import base_params
 from tests.steps.evaldata import write_eval_outputs
-from tests.steps.openai_fake import FakeOpenAI, Logprob, Scorer
+from tests.steps.openai_fake import FakeOpenAI, Logprob, Scorer, recording_server, use_as_judge
 from tests.steps.test_final_eval import JUDGE_TOKEN, git, judge_reply, make_taxonomy
 
 # Where SDG ran: it writes this absolute path into each task's data_files.
@@ -176,14 +174,8 @@ def run_final_eval(
         FakeOpenAI(judge_reply, api_key=JUDGE_TOKEN) as judge,
         FakeOpenAI(lambda model, _m: f"Answer by {model}.", scorer=scorer) as server,
     ):
-        monkeypatch.setenv("ILAB_JUDGE_ENDPOINT", judge.url + "/")
-        monkeypatch.setenv("ILAB_JUDGE_MODEL_NAME", "judge-model")
-        monkeypatch.setenv("ILAB_JUDGE_API_TOKEN", JUDGE_TOKEN)
-
-        @contextlib.contextmanager
-        def serve(model: Path, name: str) -> Iterator[str]:
-            served.append((name, model))
-            yield server.url
+        use_as_judge(monkeypatch, judge, judge.url + "/")
+        serve = recording_server(server.url, served)
 
         raw = base_params(
             tmp_path,

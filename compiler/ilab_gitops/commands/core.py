@@ -123,9 +123,10 @@ def _render(
 
     root = Path(out)
     compiled = render_runs([(r.run, r.environment) for r in ws.runs])
-    files = merge_rendered(read_tree(root), compiled, prune=prune)
+    on_disk = read_tree(root)
+    files = merge_rendered(on_disk, compiled, prune=prune)
     if check:
-        differences = tree_differences(root, files)
+        differences = tree_differences(on_disk, files)
         for path in differences:
             _say(f"{Path(out, path).as_posix()}: out of date")
         if differences:

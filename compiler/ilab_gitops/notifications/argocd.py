@@ -34,8 +34,9 @@ Requirements on the Argo CD side:
 
 from __future__ import annotations
 
-import yaml
+from typing import Any
 
+from ilab_gitops import yaml_emit
 from ilab_gitops.manifests.flux import status_context
 from ilab_gitops.manifests.model import STEP_IDS, K8sObject
 
@@ -154,8 +155,10 @@ def template(step: str, argocd_url: str | None = None) -> K8sObject:
     }
 
 
-def _yaml(value: object) -> str:
-    return yaml.safe_dump(value, sort_keys=False, width=10_000, allow_unicode=True)
+def _yaml(value: dict[str, Any] | list[Any]) -> str:
+    """ConfigMap values are YAML text: written by the project's deterministic emitter, whose
+    bytes do not depend on whether libyaml is installed."""
+    return yaml_emit.dump(value)
 
 
 def github_service() -> str:

@@ -48,8 +48,8 @@ class Uploader:
             raise
         return str(head.get("Metadata", {}).get(SHA_META, ""))
 
-    def put_file(self, path: Path, key: str, sha256: str) -> bool:
-        """Upload unless the same content is there; returns True when it uploaded."""
+    def _needs_upload(self, key: str, sha256: str) -> bool:
+        """False when the same content is already there; refuses to replace other content."""
         existing = self.existing_sha256(key)
         if existing == sha256:
             self.skipped.append(key)
@@ -59,6 +59,12 @@ class Uploader:
                 f"refusing to overwrite s3://{self.bucket}/{key}: it holds a different "
                 f"artifact (sha256 {existing or 'unknown'}, ours {sha256})"
             )
+        return True
+
+    def put_file(self, path: Path, key: str, sha256: str) -> bool:
+        """Upload unless the same content is there; returns True when it uploaded."""
+        if not self._needs_upload(key, sha256):
+            return False
         size = path.stat().st_size
         if size > self.part_size:
             self._multipart(path, key, sha256)
@@ -68,15 +74,9 @@ class Uploader:
         return True
 
     def put_bytes(self, key: str, body: bytes, sha256: str) -> bool:
-        existing = self.existing_sha256(key)
-        if existing == sha256:
-            self.skipped.append(key)
+        """Like put_file, for content already in memory."""
+        if not self._needs_upload(key, sha256):
             return False
-        if existing is not None:
-            raise StepError(
-                f"refusing to overwrite s3://{self.bucket}/{key}: it holds a different "
-                f"artifact (sha256 {existing or 'unknown'}, ours {sha256})"
-            )
         self._put(key, body, sha256)
         self.uploaded.append(key)
         return True
