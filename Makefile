@@ -16,7 +16,7 @@ SCAN_VENV ?= .venv-scan
 MINUTES ?= 10
 RUNS ?= 1000
 
-.PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
+.PHONY: pytest-yaml-oldest demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,18 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/pytest -q
 
+# The loader's limits and diagnostics with the oldest PyYAML we support (the dev venv has the
+# newest): PyYAML 6.0.1 placed ahead of the venv's own on sys.path.
+YAML_OLDEST ?= .venv-yaml-oldest
+$(YAML_OLDEST)/.done: $(BIN)/activate
+	$(PY) -m pip install -q --no-deps --target $(YAML_OLDEST) PyYAML==6.0.1
+	@touch $@
+
+pytest-yaml-oldest: $(VENV)/.dev $(YAML_OLDEST)/.done
+	PYTHONPATH=$(YAML_OLDEST) $(PY) -c 'import yaml; assert yaml.__version__ == "6.0.1", yaml.__version__'
+	PYTHONPATH=$(YAML_OLDEST) $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_sources.py \
+	  tests/security/test_input_limits.py tests/unit/test_validate_cli.py
+
 pytest-steps: $(STEPS_VENV)/.steps
 	ILAB_REQUIRE_STEPS=1 OMP_NUM_THREADS=1 $(SBIN)/pytest -q -p no:cacheprovider tests/steps
 
@@ -68,7 +80,7 @@ pytest-steps: $(STEPS_VENV)/.steps
 typecheck-steps: $(STEPS_VENV)/.steps
 	$(SBIN)/mypy -p ilab_gitops.steps
 
-test: lint typecheck pytest pytest-steps typecheck-steps
+test: lint typecheck pytest pytest-yaml-oldest pytest-steps typecheck-steps
 
 # Regenerate golden files, JSON Schemas and the spec reference on purpose.
 update-goldens: $(VENV)/.dev

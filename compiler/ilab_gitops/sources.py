@@ -326,6 +326,12 @@ def _syntax_error(source: _Source, err: yaml.YAMLError) -> LoadError:
     start = source.at(context_mark)
     at = f"line {start.line}, column {start.column}"
     char = source.char_at(mark)
+    if "maximum nesting depth" in problem:
+        # libyaml >= 0.2.6 (PyYAML 6.0.3+ wheels) stops at its own depth limit while it reads
+        # ahead of our event scan: report it as the same limit, not as a syntax error.
+        return source.error(
+            mark, "too-deep", f"more than {MAX_DEPTH} levels of nested mappings and lists"
+        )
     if char == "\t" or "tab character" in problem:
         return source.error(
             mark, "yaml-tab", "tab character; YAML must be indented with spaces, not tabs"

@@ -2,8 +2,8 @@
 
 Built-in kinds are checked with kubernetes-validate (strict) at the environment's Kubernetes
 version; custom resources (PyTorchJob, Flux Kustomization) against the upstream CRDs in
-`../shared/schemas/crds/`. The negative tests prove that the validators do reject bad objects,
-so a clean result means something.
+`tests/data/upstream/schemas/crds/`. The negative tests prove that the validators do reject
+bad objects, so a clean result means something.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 from ilab_gitops.validation import check_document
 from tests.support import k8s_schemas
-from tests.support.k8s_schemas import builtin_errors, crd_errors, is_crd, require_shared
+from tests.support.k8s_schemas import builtin_errors, crd_errors, is_crd, upstream_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "spec" / "examples").glob("*.yaml"))
@@ -82,7 +82,7 @@ def test_there_is_something_to_check() -> None:
 
 @pytest.mark.parametrize(("spec", "env_path"), CASES, ids=CASE_IDS)
 def test_compiled_objects_match_upstream_schemas(spec: Path, env_path: Path) -> None:
-    require_shared()
+    upstream_schemas()
     manifests, env = _compile(spec, env_path)
     objects = [*manifests.objects(), *manifests.flux]
     assert objects
@@ -126,7 +126,7 @@ def test_rendered_stream_reparses_to_the_compiled_objects(spec: Path, env_path: 
 def test_pytorchjob_with_unknown_spec_field_is_rejected(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     assert crd_errors(job) == []
     job["spec"]["bogusField"] = 1
@@ -137,7 +137,7 @@ def test_pytorchjob_with_unknown_spec_field_is_rejected(
 def test_pytorchjob_with_unknown_container_field_is_rejected(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     template = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
     template["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
@@ -148,7 +148,7 @@ def test_pytorchjob_with_unknown_container_field_is_rejected(
 def test_pytorchjob_type_errors_are_rejected(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     job["spec"]["nprocPerNode"] = 1  # a string in the CRD
     job["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"] = "1"
@@ -160,7 +160,7 @@ def test_pytorchjob_type_errors_are_rejected(
 def test_pytorchjob_int_or_string_quantities(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     resources = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0][
         "resources"
@@ -175,7 +175,7 @@ def test_pytorchjob_int_or_string_quantities(
 def test_pytorchjob_duplicate_list_map_keys_are_rejected(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
     container["env"].append(dict(container["env"][0]))
@@ -186,7 +186,7 @@ def test_pytorchjob_duplicate_list_map_keys_are_rejected(
 def test_custom_resource_metadata_is_checked_as_object_meta(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     job["metadata"]["labels"]["enabled"] = True
     job["metadata"]["nmae"] = "typo"
@@ -229,7 +229,7 @@ def test_builtin_errors_agree_with_kubernetes_validate(
 def test_kustomization_with_string_wait_is_rejected(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     kustomization = _first(minimal_on_flux[0], "Kustomization")
     assert crd_errors(kustomization) == []
     kustomization["spec"]["wait"] = "yes"
@@ -240,7 +240,7 @@ def test_kustomization_with_string_wait_is_rejected(
 def test_kustomization_missing_required_field_is_rejected(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     kustomization = _first(minimal_on_flux[0], "Kustomization")
     del kustomization["spec"]["sourceRef"]
     kustomization["spec"]["interval"] = "ten minutes"
@@ -252,7 +252,7 @@ def test_kustomization_missing_required_field_is_rejected(
 def test_wrong_api_version_is_rejected_and_unknown_crd_raises(
     minimal_on_flux: tuple[Manifests, Environment],
 ) -> None:
-    require_shared()
+    upstream_schemas()
     job = _first(minimal_on_flux[0], "PyTorchJob")
     job["apiVersion"] = "kubeflow.org/v2"
     with pytest.raises(KeyError, match="no CRD"):
@@ -274,25 +274,20 @@ def test_unsupported_kubernetes_version_raises() -> None:
         builtin_errors(job, "99.0")
 
 
-# --------------------------------------------------------------------------- require_shared
+# --------------------------------------------------------------------------- upstream_schemas
 
 
-def test_require_shared_skips_without_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(k8s_schemas, "SHARED", tmp_path / "missing")
+def test_upstream_schemas_missing_is_a_failure_not_a_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(k8s_schemas, "UPSTREAM", tmp_path / "missing")
     monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match=r"\.\./shared/schemas is absent"):
-        require_shared()
+    with pytest.raises(pytest.fail.Exception, match="vendored upstream schemas are missing"):
+        upstream_schemas()
 
 
-def test_require_shared_fails_under_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(k8s_schemas, "SHARED", tmp_path / "missing")
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match=r"\.\./shared/schemas is absent"):
-        require_shared()
-
-
-def test_require_shared_finds_the_schemas() -> None:
-    schemas = require_shared()
+def test_upstream_schemas_finds_the_schemas() -> None:
+    schemas = upstream_schemas()
     assert (schemas / "crds").is_dir()
 
 

@@ -1,15 +1,16 @@
-"""Every input limit: just inside is accepted, just past is a located error, and fast.
+"""Every input limit: just inside is accepted, just past is a located error.
 
 The limits (documented in docs/security.md): file size, nesting depth, values after alias
 expansion, string length (sources.py) and runs per invocation (workspace.py). A breach must be
-reported as `file:line:col: error[code]` within a fraction of a second, before any work that
-grows with the input, and through the real command line must exit 2, never crash.
+reported as `file:line:col: error[code]` before any work that grows with the input (the huge
+file is never read: memory stays small), and through the real command line must exit 2, never
+crash. How fast a breach is reported is measured by the benchmarks, not asserted here.
 """
 
 from __future__ import annotations
 
 import re
-import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,24 +31,26 @@ from tests.security.cli import run_main, run_process
 from tests.security.pods import ROOT
 from tests.security.specs import write_runs
 
-#: A breach is reported within this many seconds (generous for a loaded CI machine).
-FAST_S = 0.5
 LOCATED = re.compile(
     r"^(?P<path>\S+):(?P<line>[1-9]\d*):(?P<col>[1-9]\d*): error\[(?P<code>[a-z-]+)\]"
 )
 
 
 @contextmanager
-def quickly(limit: float = FAST_S) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - started
-    assert elapsed < limit, f"took {elapsed:.2f} s"
+def small_memory(limit: int = 64 * 2**20) -> Iterator[None]:
+    """Python allocations stay under `limit` bytes at their peak (the input is not read)."""
+    tracemalloc.start()
+    try:
+        yield
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < limit, f"peak allocation {peak} bytes"
 
 
 def breach(raw: bytes) -> tuple[str, int, int]:
-    """(code, line, column) of the LoadError `raw` must raise, checked for format and speed."""
-    with quickly(), pytest.raises(LoadError) as caught:
+    """(code, line, column) of the LoadError `raw` must raise, checked for format."""
+    with pytest.raises(LoadError) as caught:
         parse_yaml(raw, "runs/r.yaml")
     text = caught.value.diagnostic.as_text()
     match = LOCATED.match(text)
@@ -57,8 +60,7 @@ def breach(raw: bytes) -> tuple[str, int, int]:
 
 
 def accepted(raw: bytes) -> None:
-    with quickly():
-        parse_yaml(raw, "runs/r.yaml")
+    parse_yaml(raw, "runs/r.yaml")
 
 
 def nested(depth: int) -> bytes:
@@ -80,7 +82,7 @@ def test_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
     runs.mkdir()
     with (runs / "huge.yaml").open("wb") as handle:
         handle.truncate(8 * 2**30)  # sparse: 8 GiB that would take minutes to read
-    with quickly(5.0):
+    with small_memory():
         result = run_main(
             ["validate", str(runs), "--environments", str(ROOT / "environments")], tmp_path
         )
@@ -157,8 +159,7 @@ def test_runs_per_invocation_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     write_runs(tmp_path / "runs", 3)
     assert len(load_workspace([tmp_path / "runs"], ROOT / "environments").runs) == 3
     write_runs(tmp_path / "runs", 4)
-    with quickly(2.0):
-        workspace = load_workspace([tmp_path / "runs"], ROOT / "environments")
+    workspace = load_workspace([tmp_path / "runs"], ROOT / "environments")
     assert workspace.runs == []
     assert [d.code for d in workspace.diagnostics] == ["too-many-runs"]
     result = run_main(

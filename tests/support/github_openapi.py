@@ -1,6 +1,6 @@
 """GitHub's official OpenAPI description as a judge of requests and responses in tests.
 
-Reads `../shared/schemas/github/api.github.com.json.gz` (OpenAPI 3.0.3, from
+Reads `tests/data/upstream/schemas/github/api.github.com.json.gz` (OpenAPI 3.0.3, from
 @octokit/openapi) in place. Paths are matched like a router does (literal segments win over
 templated ones); parameters, request bodies and response bodies are validated with
 jsonschema after the OpenAPI 3.0 dialect is turned into JSON Schema draft 4: `nullable`
@@ -25,7 +25,7 @@ from referencing.jsonschema import DRAFT4
 
 from tests.support.specs import ROOT
 
-SPEC_PATH = ROOT.parent / "shared" / "schemas" / "github" / "api.github.com.json.gz"
+SPEC_PATH = ROOT / "tests" / "data" / "upstream" / "schemas" / "github" / "api.github.com.json.gz"
 BASE_URI = "urn:github-openapi"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _KEEP = {

@@ -5,7 +5,7 @@ Two validators, both cached per kind and version:
 - `builtin_errors`: built-in kinds (Job, ConfigMap, PersistentVolumeClaim, ...) against the
   OpenAPI schemas bundled with `kubernetes-validate`, in its strict flavour (unknown fields are
   errors, as with `kubectl apply --validate=strict`).
-- `crd_errors`: custom resources against the CRDs copied into `../shared/schemas/crds/`. The
+- `crd_errors`: custom resources against the CRDs vendored in `tests/data/upstream/`. The
   CRD's structural OpenAPI v3 schema is translated into JSON Schema 2020-12 with the API
   server's rules: unknown fields are rejected unless `x-kubernetes-preserve-unknown-fields`
   is set, `x-kubernetes-int-or-string` accepts an integer or a string, `nullable` admits null,
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -34,7 +33,8 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 
-SHARED: Path = Path(__file__).resolve().parents[2].parent / "shared"
+#: Upstream schemas and fixtures vendored into the repo (see tests/data/upstream/README.md).
+UPSTREAM: Path = Path(__file__).resolve().parents[1] / "data" / "upstream"
 
 _K8S_DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
 _OBJECT_META_REF = f"{_K8S_DEFINITIONS_ID}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -47,18 +47,12 @@ Schema = dict[str, Any]
 GVK = tuple[str, str, str]
 
 
-def require_shared() -> Path:
-    """`../shared/schemas`, or skip the test (fail it under CI, where it must be present)."""
-    schemas = SHARED / "schemas"
-    if schemas.is_dir():
-        return schemas
-    message = (
-        f"../shared/schemas is absent: expected upstream schemas at {schemas} "
-        "(see ../shared/schemas/README.md)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message + "; CI is set, so this is an error, not a skip")
-    pytest.skip(message)
+def upstream_schemas() -> Path:
+    """The vendored upstream schemas; a missing copy is a broken checkout, never a skip."""
+    schemas = UPSTREAM / "schemas"
+    if not schemas.is_dir():
+        pytest.fail(f"vendored upstream schemas are missing: expected them at {schemas}")
+    return schemas
 
 
 # --------------------------------------------------------------------------- helpers
@@ -284,7 +278,7 @@ _CRDValidator = jsonschema.validators.extend(
 
 
 def _crd_files() -> list[Path]:
-    return sorted((require_shared() / "crds").glob("*.yaml"))
+    return sorted((upstream_schemas() / "crds").glob("*.yaml"))
 
 
 @functools.cache
@@ -315,7 +309,7 @@ def _find_crd_schema(gvk: GVK) -> Schema:
             return schema
     known = sorted(f"{g}/{v} {k}" for p in files for g, v, k in _crd_versions(p))
     raise KeyError(
-        f"no CRD in {SHARED / 'schemas' / 'crds'} defines {group}/{gvk[1]} {gvk[2]}; "
+        f"no CRD in {UPSTREAM / 'schemas' / 'crds'} defines {group}/{gvk[1]} {gvk[2]}; "
         f"known: {', '.join(known)}"
     )
 
@@ -339,7 +333,7 @@ def _crd_validator(group: str, version: str, kind: str) -> jsonschema.Validator:
 
 
 def crd_errors(obj: dict[str, Any]) -> list[str]:
-    """Errors of a custom resource against its CRD in `../shared/schemas/crds/`; empty when
+    """Errors of a custom resource against its vendored CRD; empty when
     valid. Raises KeyError when no CRD defines the object's group, version and kind."""
     validator = _crd_validator(*_gvk(obj))
     return _format_errors(validator.iter_errors(obj))

@@ -30,7 +30,7 @@ from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
 from lupa import lua51
 
-from tests.support.k8s_schemas import SHARED, require_shared
+from tests.support.k8s_schemas import UPSTREAM, upstream_schemas
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -70,9 +70,9 @@ def load_object(path: Path) -> dict[str, Any]:
 
 
 def argocd_job_fixtures() -> Path:
-    """`../shared/fixtures/argocd-job` (skips, or fails under CI, when ../shared is absent)."""
-    require_shared()
-    folder = SHARED / "fixtures" / "argocd-job"
+    """The vendored `tests/data/upstream/fixtures/argocd-job` Jobs."""
+    upstream_schemas()
+    folder = UPSTREAM / "fixtures" / "argocd-job"
     assert folder.is_dir(), f"{folder} is missing"
     return folder
 

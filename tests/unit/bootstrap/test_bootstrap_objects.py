@@ -14,7 +14,7 @@ import yaml
 from ilab_gitops.bootstrap import argocd_bootstrap, flux_bootstrap
 from ilab_gitops.manifests import compile_run
 from ilab_gitops.render import FLUX_FOLDER
-from tests.support.k8s_schemas import builtin_errors, crd_errors, require_shared
+from tests.support.k8s_schemas import builtin_errors, crd_errors, upstream_schemas
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 from tests.unit.bootstrap.health import FIXTURES, load_object
 
@@ -73,18 +73,18 @@ def flux() -> dict[str, dict[str, Any]]:
     ids=["argocd-defaults", "argocd-custom", "flux-defaults", "flux-custom"],
 )
 def test_every_object_is_valid(objects: Callable[[], list[dict[str, Any]]]) -> None:
-    require_shared()
+    upstream_schemas()
     for obj in objects():
         if obj["kind"] == "ConfigMap":
             assert builtin_errors(obj, "1.31") == []
         elif obj["kind"] == "AppProject":
-            continue  # no CRD in ../shared: checked by the assertions below
+            continue  # no vendored CRD: checked by the assertions below
         else:
             assert crd_errors(obj) == [], obj["kind"]
 
 
 def test_the_validator_catches_a_broken_applicationset(argocd: dict[str, Any]) -> None:
-    require_shared()
+    upstream_schemas()
     broken = copy.deepcopy(argocd["ApplicationSet"])
     broken["spec"]["template"]["spec"]["syncPolicy"]["automated"]["selfHeal"] = "no"
     broken["spec"]["generators"][0]["git"]["directories"][0]["recurse"] = True
@@ -93,7 +93,7 @@ def test_the_validator_catches_a_broken_applicationset(argocd: dict[str, Any]) -
 
 def test_status_fixtures_match_the_crds() -> None:
     """The hand-written fixtures are shaped like real objects."""
-    require_shared()
+    upstream_schemas()
     for kind in ("pytorchjob", "trainjob"):
         for path in sorted((FIXTURES / kind).glob("*.yaml")):
             assert crd_errors(load_object(path)) == [], path

@@ -46,7 +46,7 @@ TRAINJOB_EXPECTED = {
     "complete": ("Healthy", "Current"),
     "failed": ("Degraded", "Failed"),
 }
-#: Argo CD's own Job fixtures (../shared/fixtures/README.md): the built-in's verdicts.
+#: Argo CD's own Job fixtures (tests/data/upstream/README.md): the built-in's verdicts.
 ARGOCD_JOB_EXPECTED = {
     "job-running": "Progressing",
     "job-failed": "Degraded",
