@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from ilab_gitops.repo.scaffold import EXAMPLE_RUN, WORKFLOWS
+from ilab_gitops.sources import LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.workspace import load_workspace
 
@@ -249,11 +250,12 @@ def check_no_live_example(root: Path) -> Iterator[Problem]:
         if text is None:
             continue
         rel = path.relative_to(root).as_posix()
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
+        try:  # the project's loader: run files come from pull requests, keep its limits
+            data = parse_yaml(text.encode("utf-8"), rel).data
+        except LoadError:
             continue  # validate reports it
-        name = data.get("metadata", {}).get("name") if isinstance(data, dict) else None
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
         if (example is not None and text == example) or name == _EXAMPLE_NAME:
             yield Problem(
                 rel,

@@ -135,6 +135,9 @@ def test_the_example_copied_into_runs_is_live(repo: Path) -> None:
     (repo / "runs" / "example.yaml").write_text((repo / EXAMPLE_RUN).read_text())
     renamed = (repo / EXAMPLE_RUN).read_text().replace("name: granite-example", "name: mine")
     (repo / "runs" / "mine.yaml").write_text(renamed)
+    (repo / "runs" / "broken.yaml").write_text(  # aliases, duplicate keys: left to validate
+        "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n" * 3
+    )
     assert lines(repo) == [
         "runs/example.yaml: is the scaffold's example run (granite-example): merged, it starts "
         "on the cluster; give it its own name and settings, or delete it"
