@@ -134,6 +134,9 @@ def schema(
 
 # Command modules register themselves here, one line each (keep this block sorted).
 # --- command registrations ---
+from ilab_gitops.commands import doctor as _doctor  # noqa: E402
+
+_doctor.register(app)
 from ilab_gitops.commands import repo as _repo  # noqa: E402
 
 _repo.register(app)

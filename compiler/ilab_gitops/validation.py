@@ -444,10 +444,15 @@ def credential_diagnostics(document: Document) -> list[Diagnostic]:
 
 
 def _environment_rules(document: Document, env: Environment) -> list[Diagnostic]:
-    """Rules of a profile that its model does not check yet."""
+    """Rules of a profile that its model does not check yet, and the platform-safety rules.
+
+    A profile decides where every run lands and what it may touch, so a system namespace or a
+    toleration of every taint is refused unless the file says so in a field named for it.
+    """
     spec = env.spec
+    out: list[Diagnostic] = []
     if spec.gpu.perNode and spec.resources.evalGpus > spec.gpu.perNode:
-        return [
+        out.append(
             _located(
                 document,
                 ("spec", "resources", "evalGpus"),
@@ -455,8 +460,36 @@ def _environment_rules(document: Document, env: Environment) -> list[Diagnostic]
                 f"resources.evalGpus ({spec.resources.evalGpus}) exceeds the "
                 f"{spec.gpu.perNode} GPUs per node (gpu.perNode)",
             )
-        ]
-    return []
+        )
+    engine_namespace = "flux" in spec.engines and spec.namespace == spec.flux.namespace
+    if (
+        environment.is_system_namespace(spec.namespace) or engine_namespace
+    ) and not spec.allowSystemNamespace:
+        owner = "the GitOps engine" if engine_namespace else "Kubernetes or a cluster add-on"
+        out.append(
+            _located(
+                document,
+                ("spec", "namespace"),
+                "system-namespace",
+                f"{quote(spec.namespace)} is a namespace of {owner}; runs applied there sit "
+                "beside its service accounts and secrets. Give the runs a namespace of their "
+                "own, or opt in with allowSystemNamespace: true",
+            )
+        )
+    if not spec.allowTolerateAllTaints:
+        for index, toleration in enumerate(spec.tolerations):
+            if toleration.operator == "Exists" and toleration.key is None:
+                out.append(
+                    _located(
+                        document,
+                        ("spec", "tolerations", index),
+                        "tolerates-everything",
+                        "operator Exists without a key tolerates every taint, so step pods "
+                        "may land on control-plane and reserved nodes; name the taint key, "
+                        "or opt in with allowTolerateAllTaints: true",
+                    )
+                )
+    return out
 
 
 def check_document(document: Document) -> tuple[SpecModel | None, list[Diagnostic]]:

@@ -74,9 +74,20 @@ def cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cycle:
     bare_remote(cycle.remote)
     repo = new_clone(cycle.remote, cycle.root)
     code, _, err = cycle.cli(
-        "init", ".", "--engine", "argocd", "--engine", "flux", "--repo-url", cycle.remote.as_uri()
+        "init",
+        ".",
+        "--engine",
+        "argocd",
+        "--engine",
+        "flux",
+        "--repo-url",
+        cycle.remote.as_uri(),
+        "--owners",
+        "@example/platform",
     )
     assert code == 0, err
+    code, _, err = cycle.cli("doctor")
+    assert (code, err) == (0, "ilab-gitops doctor: .: 5 checks passed\n")
     commit_all(repo, "Scaffold the runs repo")
     push(repo)
     return cycle
@@ -85,7 +96,7 @@ def cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cycle:
 def add_a_run(cycle: Cycle) -> str:
     """A branch adds a run: new, all seven steps will run. Merged. Returns the spec text."""
     cycle.branch("add-run")
-    example = (cycle.root / "runs" / "example.yaml").read_text()
+    example = (cycle.root / "examples" / "example.yaml").read_text()
     spec = example.replace("name: granite-example", "name: granite-a")
     (cycle.root / RUN).write_text(spec)
     commit_all(cycle.repo, "Add granite-a")
@@ -95,7 +106,7 @@ def add_a_run(cycle: Cycle) -> str:
     assert runs["granite-a"]["status"] == "new"
     assert [s["step"] for s in runs["granite-a"]["steps"]] == list(STEP_IDS)
     assert {s["action"] for s in runs["granite-a"]["steps"]} == {"run"}
-    assert runs["granite-example"]["status"] == "unchanged"
+    assert sorted(runs) == ["granite-a"]  # the scaffold's example is not a run
     code, comment, _ = cycle.cli("pr-comment", "--base", "origin/main")
     assert code == 0 and comment.startswith(MARKER + "\n")
     assert "| `granite-a` | new | `prepare` ... `publish` (7) |" in comment
@@ -179,8 +190,33 @@ def retire_then_reuse(cycle: Cycle, first_spec: str) -> None:
     assert code == 2 and [d["code"] for d in data["forbidden"]] == ["name-reused"]
 
 
+def edit_an_environment(cycle: Cycle) -> None:
+    """A branch moves the profile's runs to kube-system (refused), then to another namespace:
+    not a run change, not forbidden, but flagged for the platform owners."""
+    cycle.branch("env")
+    env = "environments/kind-dev.yaml"
+    cycle.edit(env, "namespace: ilab-dev", "namespace: kube-system")
+    commit_all(cycle.repo, "Move to kube-system")
+    code, _, err = cycle.cli("diff", "--base", "origin/main")
+    assert code == 2 and "error[system-namespace] spec.namespace" in err
+    cycle.edit(env, "namespace: kube-system", "namespace: ilab-team")
+    commit_all(cycle.repo, "Move to ilab-team")
+    code, data = cycle.diff_json()
+    assert (code, data["needsOwnerApproval"]) == (0, True)
+    [change] = data["environments"]
+    assert (change["environment"], change["change"], change["areas"]) == (
+        "kind-dev",
+        "changed",
+        ["namespace"],
+    )
+    assert change["runs"] == ["granite-a"]
+    code, comment, _ = cycle.cli("pr-comment", "--base", "origin/main")
+    assert code == 0 and "#### Environment changes (1): platform owners' approval needed" in comment
+
+
 def test_pr_cycle(cycle: Cycle) -> None:
     first_spec = add_a_run(cycle)
+    edit_an_environment(cycle)
     tune_phase_two(cycle)
     rename_and_delete(cycle)
     retry_then_lower(cycle)

@@ -85,13 +85,36 @@ def init(
     ] = None,
     workflows: Annotated[
         str | None,
-        typer.Option(help="OWNER/NAME@REF of the reusable workflows the callers use."),
+        typer.Option(
+            help="OWNER/NAME@SHA of the reusable workflows the callers use (a full commit SHA)."
+        ),
+    ] = None,
+    package: Annotated[
+        str | None,
+        typer.Option(
+            help="What the workflows install: ilab-gitops[repo]==VERSION or "
+            "'ilab-gitops[repo] @ git+https://HOST/OWNER/NAME@SHA'. "
+            "(default: derived from this installation)"
+        ),
+    ] = None,
+    owners: Annotated[
+        str | None,
+        typer.Option(
+            help="GitHub team (@org/team) that owns environments/, .github/ and bootstrap/ "
+            "in CODEOWNERS."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
-    """Create a runs repo: example run, environments, rendered/, workflows, README, bootstrap."""
-    from ilab_gitops.output import read_tree
-    from ilab_gitops.repo.scaffold import InitOptions, ScaffoldError, conflicts, plan, write
+    """Create a runs repo: environment, example run, workflows, CODEOWNERS, README, bootstrap."""
+    from ilab_gitops.repo.scaffold import (
+        EXAMPLE_RUN,
+        InitOptions,
+        ScaffoldError,
+        conflicts,
+        plan,
+        write,
+    )
 
     if directory.exists() and not directory.is_dir():
         raise _fail("init", f"{directory}: exists and is not a directory")
@@ -100,9 +123,13 @@ def init(
         chosen["environment"] = environment
     if workflows is not None:
         chosen["workflows"] = workflows
+    if package is not None:
+        chosen["package"] = package
+    if owners is not None:
+        chosen["owners"] = owners
     try:
         options = InitOptions(**chosen)  # type: ignore[arg-type]
-        files = plan(options, read_tree(directory / "rendered"))
+        files = plan(options)
     except ScaffoldError as err:
         raise _fail("init", str(err)) from None
     existing, blocked = conflicts(directory, files)
@@ -119,8 +146,9 @@ def init(
     write(directory, files)
     typer.echo(f"wrote {len(files)} file(s) into {directory}/", err=True)
     typer.echo(
-        "next: edit runs/example.yaml into your first run (or delete it before the first "
-        "push), then commit and push to main; README.md explains the workflow",
+        "next: follow README.md (cluster prerequisites, secrets, branch protection), run "
+        f"`ilab-gitops doctor {directory}`, then copy {EXAMPLE_RUN} to runs/<name>.yaml "
+        "in a pull request to start a first run",
         err=True,
     )
 
@@ -193,7 +221,7 @@ def diff(
         sys.stdout.write(as_json(report))
     else:
         sys.stdout.write(as_text(report))
-        shown = [*report.diagnostics, *report.forbidden]
+        shown = [*report.diagnostics, *report.forbidden, *report.approvals]
         sys.stderr.write(format_diagnostics(shown, _format(fmt)))  # type: ignore[arg-type]
     if not report.ok:
         raise typer.Exit(EXIT_INVALID)

@@ -1,5 +1,8 @@
 """Compare the runs of two snapshots and classify each: new, unchanged, rerun, removed.
 
+Environment files are compared too, as their own class (`envdiff`): not runs, and not
+forbidden, but the platform owners' decision.
+
 Some changes cannot be undone by the GitOps engines and are *forbidden* (reported as error
 diagnostics, which make `diff` exit 2): once a run is on the base branch it may already be
 running, and
@@ -28,6 +31,7 @@ from typing import Any, Literal
 
 from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
 from ilab_gitops.manifests import Manifests, compile_run
+from ilab_gitops.repo.envdiff import EnvDiff, environment_diffs
 from ilab_gitops.repo.fielddiff import (
     MISSING,
     FieldChange,
@@ -87,6 +91,13 @@ class DiffReport:
     base: str
     runs: tuple[RunDiff, ...]
     diagnostics: tuple[Diagnostic, ...] = ()  # working-tree errors, base-side warnings
+    #: Environments added, changed or removed: not forbidden, but the platform owners' call.
+    environments: tuple[EnvDiff, ...] = ()
+
+    @property
+    def approvals(self) -> list[Diagnostic]:
+        """One warning per environment change: needs the platform owners' approval."""
+        return sort_diagnostics(e.approval for e in self.environments)
 
     @property
     def forbidden(self) -> list[Diagnostic]:
@@ -308,4 +319,9 @@ def compare(
         if name not in head.runs and name not in ctx.consumed:
             diffs.append(_removed(ctx, snap))
     diagnostics = sort_diagnostics([*head.diagnostics, *base.diagnostics])
-    return DiffReport(base.label, tuple(sorted(diffs, key=lambda d: d.run)), tuple(diagnostics))
+    return DiffReport(
+        base.label,
+        tuple(sorted(diffs, key=lambda d: d.run)),
+        tuple(diagnostics),
+        environment_diffs(base, head),
+    )

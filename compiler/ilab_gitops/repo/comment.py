@@ -1,7 +1,8 @@
 """The sticky PR comment: what merging the PR does on the cluster, in Markdown.
 
 The first line is a hidden marker the workflow uses to find and update its own comment.
-Forbidden changes come first, then invalid files, an overview table, one collapsed section
+Forbidden changes come first, then invalid files, environment changes (the platform
+owners' approval), an overview table, one collapsed section
 per changed run and the list of unchanged runs. GitHub rejects comments over 65,536
 characters, so the body is cut at whole sections (long plain lists at whole lines) below a
 budget, and ends with a pointer to the full report kept as a workflow artifact.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from ilab_gitops.diagnostics import Diagnostic
 from ilab_gitops.repo.classify import DiffReport, RunDiff
+from ilab_gitops.repo.envdiff import EnvDiff
 from ilab_gitops.repo.fielddiff import show_value
 from ilab_gitops.repo.report import objects_summary
 from ilab_gitops.repo.stepdiff import StepDiff
@@ -169,6 +171,11 @@ def _headline(report: DiffReport) -> Block:
     verdict = (
         "Nothing forbidden." if report.ok else "**This PR cannot be merged as it is**: see below."
     )
+    if report.environments:
+        verdict += (
+            f" **{len(report.environments)} environment change(s) need the platform owners' "
+            "approval.**"
+        )
     return Block(
         f"{MARKER}\n### ilab-gitops: what merging this PR does on the cluster\n\n"
         f"Compared with {code(report.base)}: {', '.join(parts)}. {verdict}"
@@ -177,6 +184,35 @@ def _headline(report: DiffReport) -> Block:
 
 def _diagnostics_block(title: str, intro: str, diagnostics: Iterable[Diagnostic]) -> Block:
     lines = [f"#### {title}", "", intro, "", *(_diagnostic(d) for d in diagnostics)]
+    return Block("\n".join(lines), splittable=True)
+
+
+def _environment_lines(env: EnvDiff) -> list[str]:
+    areas = f" ({plain(', '.join(env.areas))})" if env.change == "changed" else ""
+    lines = [f"- {code(env.name)} in {code(env.path)}: **{env.change}**{areas}"]
+    for setting in env.settings:
+        where = f" ({code(setting.location)})" if setting.location else ""
+        lines.append(
+            f"  - {plain(setting.area)}: {code(setting.field)}: "
+            f"{code(show_value(setting.old))} -> {code(show_value(setting.new))}{where}"
+        )
+    lines.extend(f"  - **{plain(text)}**" for text in env.opt_ins)
+    if env.runs:
+        lines.append("  - used by: " + ", ".join(code(r) for r in env.runs))
+    return lines
+
+
+def _environments_block(environments: Sequence[EnvDiff]) -> Block:
+    lines = [
+        f"#### Environment changes ({len(environments)}): platform owners' approval needed",
+        "",
+        "> [!WARNING]\n> Environments decide where every run that names them lands and with "
+        "what it runs (namespace, images, tolerations, node selectors, engines, privileges). "
+        "They belong to the platform owners: merge only with their approval (CODEOWNERS).",
+        "",
+    ]
+    for env in environments:
+        lines.extend(_environment_lines(env))
     return Block("\n".join(lines), splittable=True)
 
 
@@ -201,6 +237,8 @@ def blocks(report: DiffReport) -> list[Block]:
                 errors,
             )
         )
+    if report.environments:
+        out.append(_environments_block(report.environments))
     changed = [
         r
         for r in report.runs

@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from ilab_gitops.repo.classify import DiffReport, Reason, RunDiff
-from ilab_gitops.repo.fielddiff import MISSING
+from ilab_gitops.repo.envdiff import EnvDiff, Setting
+from ilab_gitops.repo.fielddiff import MISSING, show_value
 from ilab_gitops.repo.stepdiff import ObjectChanges, StepDiff
 
 INDENT = "    "
@@ -65,12 +66,38 @@ def as_text(report: DiffReport) -> str:
             summary = objects_summary(step.objects)
             if summary and run.change not in ("new", "removed"):
                 lines.append(f"{INDENT}{step.folder}: {summary}")
+    lines.extend(_environment_text(report.environments))
     counts = report.counts()
     lines.append(
         ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "invalid")
         + f" (working tree against {report.base})"
     )
     return "\n".join(lines) + "\n"
+
+
+def _environment_text(environments: tuple[EnvDiff, ...]) -> list[str]:
+    """Environment changes: their own class, flagged for the platform owners."""
+    lines = []
+    for env in environments:
+        areas = f" ({', '.join(env.areas)})" if env.change == "changed" else ""
+        lines.append(
+            f"environment {env.name}  {env.change}{areas}  {env.path}: "
+            "needs the platform owners' approval"
+        )
+        for setting in env.settings:
+            where = f"{setting.location}: " if setting.location else ""
+            lines.append(
+                f"{INDENT}{where}{setting.area}: {setting.field}: "
+                f"{show_value(setting.old)} -> {show_value(setting.new)}"
+            )
+        lines.extend(f"{INDENT}{text}" for text in env.opt_ins)
+        if env.runs:
+            lines.append(f"{INDENT}used by: {', '.join(env.runs)}")
+    if environments:
+        lines.append(
+            f"{len(environments)} environment change(s) need the platform owners' approval"
+        )
+    return lines
 
 
 def _value(value: Any) -> Any:
@@ -105,6 +132,31 @@ def _step(step: StepDiff) -> dict[str, Any]:
     }
 
 
+def _setting(setting: Setting) -> dict[str, Any]:
+    return {
+        "area": setting.area,
+        "field": setting.field,
+        "old": _value(setting.old),
+        "new": _value(setting.new),
+        "oldPresent": setting.old is not MISSING,
+        "newPresent": setting.new is not MISSING,
+        "location": setting.location,
+    }
+
+
+def _environment(env: EnvDiff) -> dict[str, Any]:
+    return {
+        "environment": env.name,
+        "path": env.path,
+        "change": env.change,
+        "areas": env.areas,
+        "settings": [_setting(s) for s in env.settings],
+        "optIns": list(env.opt_ins),
+        "runs": list(env.runs),
+        "needsApproval": True,
+    }
+
+
 def as_json(report: DiffReport) -> str:
     first = {r.run: r.first_rerun for r in report.runs}
     data = {
@@ -127,5 +179,7 @@ def as_json(report: DiffReport) -> str:
         ],
         "forbidden": [d.as_dict() for d in report.forbidden],
         "diagnostics": [d.as_dict() for d in report.diagnostics],
+        "environments": [_environment(e) for e in report.environments],
+        "needsOwnerApproval": bool(report.environments),
     }
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

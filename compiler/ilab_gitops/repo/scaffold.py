@@ -1,9 +1,17 @@
 """`ilab-gitops init`: the files of a new runs repo, planned in memory, then written.
 
-Everything is computed first: templates, the reference environments, the example run
-rendered by the compiler, the engines' bootstrap. Files are written only when none of them
-exists yet (or `force`), each one atomically, so a refused or failed init leaves nothing behind
-that the next attempt would trip over.
+Everything is computed first: templates, the environment profile, the engines' bootstrap,
+the JSON Schemas for editors. Files are written only when none of them exists yet (or
+`force`), each one atomically, so a refused or failed init leaves nothing behind that the next
+attempt would trip over.
+
+A fresh runs repo starts nothing on a cluster: the example run lives in `examples/`, where
+neither `render` nor the engines look, and nothing is pre-rendered. `environments/` holds only
+the chosen profile; the other reference profiles go to `examples/environments/`.
+`.github/CODEOWNERS` gives `environments/`, `.github/` and `bootstrap/` to the platform owners.
+
+Installs are pinned: the callers use the reusable workflows at a commit SHA
+(`DEFAULT_WORKFLOWS_SHA`, set for each release) and the tool from a pinned source.
 
 The reference environments have one source, the repository's `environments/`: a wheel carries
 them as `ilab_gitops/templates/environments/` (hatch `force-include`), a source checkout reads
@@ -13,18 +21,18 @@ them in place.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from ilab_gitops import __version__, yaml_emit
-from ilab_gitops.manifests import compile_run
-from ilab_gitops.render import INDEX_FILE, merge_tree
+from ilab_gitops import yaml_emit
+from ilab_gitops.schema import json_schemas
 from ilab_gitops.sources import LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
@@ -33,17 +41,70 @@ from ilab_gitops.validation import check_document, check_run_against_environment
 TEMPLATES = resources.files("ilab_gitops") / "templates"
 ENGINES = ("argocd", "flux")
 DEFAULT_ENVIRONMENT = "kind-dev"
-DEFAULT_WORKFLOWS = f"instructlab/ilab-gitops@v{__version__}"
-DEFAULT_PACKAGE = f"ilab-gitops[repo]=={__version__}"
-EXAMPLE_RUN = "runs/example.yaml"
-RENDERED = "rendered"
+#: GitHub repository of this project: the reusable workflows and the git install source.
+PROJECT_REPO = "instructlab/ilab-gitops"
+#: Commit of PROJECT_REPO whose reusable workflows (and package) new runs repos pin by default.
+#: One constant, set for each release to a commit that exists in PROJECT_REPO.
+DEFAULT_WORKFLOWS_SHA = "e70dad2c2b751d5319ac310110cf4421c2ac9d30"
+DEFAULT_WORKFLOWS = f"{PROJECT_REPO}@{DEFAULT_WORKFLOWS_SHA}"
+EXAMPLE_RUN = "examples/example.yaml"
+EXAMPLE_ENVIRONMENTS = "examples/environments"
+SCHEMA_DIR = ".ilab/schema"
+CODEOWNERS = ".github/CODEOWNERS"
+#: Folders the platform owners own in a runs repo (CODEOWNERS; `doctor` checks the first two).
+OWNED_PATHS = ("environments/", ".github/", "bootstrap/", ".ilab/", "rendered/")
 #: Caller workflows written into the new repo, by template name.
 WORKFLOWS = ("validate.yml", "pr-comment.yml", "render.yml", "results-sync.yml")
+#: The JSON Schema each kind of file is checked against in editors.
+SCHEMA_OF = {"PipelineRun": "pipelinerun.schema.json", "Environment": "environment.schema.json"}
 
 _PLACEHOLDER = re.compile(r"%%[A-Z_]+%%")
-_WORKFLOWS_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[A-Za-z0-9_./-]+$")
+_SHA = r"[0-9a-f]{40}"
+_WORKFLOWS_RE = re.compile(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)@([A-Za-z0-9_./-]+)$")
+_SHA_RE = re.compile(f"^{_SHA}$")
+_PACKAGE_RE = re.compile(
+    r"^ilab-gitops(\[[a-z][a-z,-]*\])?"
+    rf"(==[0-9][0-9A-Za-z.+!-]*| @ git\+https://[A-Za-z0-9._~/:-]+@{_SHA})$"
+)
+_OWNER_RE = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?$")
 _REPO_URL_RE = re.compile(r"^(https://|http://|ssh://|git@|file://)[^\s]+$")
 _SOURCE_TREE_ENVIRONMENTS = Path(__file__).resolve().parents[3] / "environments"
+
+
+def package_from_direct_url(text: str | None) -> str | None:
+    """`ilab-gitops[repo] @ git+URL@COMMIT` from a PEP 610 direct_url.json of a git install."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    vcs = data.get("vcs_info") if isinstance(data, dict) else None
+    url = data.get("url") if isinstance(data, dict) else None
+    if not isinstance(vcs, dict) or vcs.get("vcs") != "git" or not isinstance(url, str):
+        return None
+    commit = vcs.get("commit_id")
+    if not isinstance(commit, str) or not _SHA_RE.match(commit) or not url.startswith("https://"):
+        return None
+    candidate = f"ilab-gitops[repo] @ git+{url}@{commit}"
+    return candidate if _PACKAGE_RE.match(candidate) else None
+
+
+def default_package() -> str:
+    """What the workflows install when `--package` is not given.
+
+    Derived from the installed distribution: a git install (PEP 610 `direct_url.json`) pins
+    its own commit; otherwise the project at `DEFAULT_WORKFLOWS_SHA`, the commit of this
+    release (no package index carries ilab-gitops yet).
+    """
+    try:
+        direct = metadata.distribution("ilab-gitops").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        direct = None
+    from_git = package_from_direct_url(direct)
+    if from_git is not None:
+        return from_git
+    return f"ilab-gitops[repo] @ git+https://github.com/{PROJECT_REPO}@{DEFAULT_WORKFLOWS_SHA}"
 
 
 class ScaffoldError(Exception):
@@ -55,8 +116,9 @@ class InitOptions:
     engines: tuple[str, ...] = ()
     repo_url: str | None = None
     environment: str = DEFAULT_ENVIRONMENT
-    workflows: str = DEFAULT_WORKFLOWS  # owner/name@ref of the reusable workflows
-    package: str = DEFAULT_PACKAGE  # what the workflows pip-install
+    workflows: str = DEFAULT_WORKFLOWS  # owner/name@sha of the reusable workflows
+    package: str = field(default_factory=default_package)  # what the workflows pip-install
+    owners: str | None = None  # @org/team owning environments/, .github/, bootstrap/
 
 
 def template(name: str) -> str:
@@ -128,8 +190,25 @@ def _check_options(options: InitOptions, envs: Mapping[str, Environment]) -> Env
         )
     if options.repo_url is not None and not _REPO_URL_RE.match(options.repo_url):
         raise ScaffoldError(f'--repo-url "{options.repo_url}" is not a git URL')
-    if not _WORKFLOWS_RE.match(options.workflows):
-        raise ScaffoldError(f'--workflows "{options.workflows}" is not OWNER/NAME@REF')
+    match = _WORKFLOWS_RE.match(options.workflows)
+    if not match:
+        raise ScaffoldError(f'--workflows "{options.workflows}" is not OWNER/NAME@SHA')
+    if not _SHA_RE.match(match.group(2)):
+        raise ScaffoldError(
+            f'--workflows "{options.workflows}": "{match.group(2)}" is a tag or branch, which '
+            "can be moved, so it does not pin the workflows; give the full 40-character "
+            "commit SHA"
+        )
+    if not _PACKAGE_RE.match(options.package):
+        raise ScaffoldError(
+            f'--package "{options.package}" is not a pinned install source; give '
+            '"ilab-gitops[repo]==VERSION" or '
+            '"ilab-gitops[repo] @ git+https://HOST/OWNER/NAME@<40-character commit SHA>"'
+        )
+    if options.owners is not None and not _OWNER_RE.match(options.owners):
+        raise ScaffoldError(
+            f'--owners "{options.owners}" is not a GitHub team or user (@org/team or @user)'
+        )
     return env
 
 
@@ -163,10 +242,10 @@ def _bootstrap_readme(engines: Iterable[str]) -> str:
         "argocd": "Argo CD: `kubectl apply --server-side --field-manager=ilab-gitops -f "
         "bootstrap/argocd.yaml` adds the health checks Argo CD needs to wait for training "
         "jobs, an AppProject limited to this repository and the kinds runs use, and an "
-        "ApplicationSet with one Application per `rendered/<run>/`. Follow a run with "
+        "ApplicationSet with one Application per run under `rendered/`. Follow a run with "
         "`argocd app get <run>`.",
         "flux": "Flux: `kubectl apply -f bootstrap/flux.yaml` adds a GitRepository for this "
-        "repository and a Kustomization applying `rendered/`, where each run has one "
+        "repository and a Kustomization applying the runs under `rendered/`, each with one "
         "Kustomization per step. Follow a run with "
         "`flux get kustomizations -n flux-system | grep <run>`.",
     }
@@ -181,19 +260,58 @@ def _bootstrap_readme(engines: Iterable[str]) -> str:
     return "\n\n".join(chosen) + "\n"
 
 
-def plan(
-    options: InitOptions, existing_rendered: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def schema_line(kind: str, path: str) -> str:
+    """The yaml-language-server modeline of a file at `path`, pointing at the copied schema."""
+    up = "../" * path.count("/")
+    return f"# yaml-language-server: $schema={up}{SCHEMA_DIR}/{SCHEMA_OF[kind]}\n"
+
+
+def codeowners(owners: str | None) -> str:
+    """`.github/CODEOWNERS`: the platform owners' folders (commented out without a team)."""
+    head = (
+        "# Code owners. With branch protection requiring a review from code owners (README.md,\n"
+        '# "Protect main"), a pull request touching these paths needs the platform owners\'\n'
+        "# approval. Runs (runs/) need any maintainer's review; rendered/ is written by the\n"
+        "# render workflow only, so a pull request touching it is suspicious.\n"
+    )
+    if owners is None:
+        head += (
+            "# No owners team was given to `ilab-gitops init --owners @org/team`: replace\n"
+            "# @ORG/TEAM below and remove the leading '# ' (`ilab-gitops doctor` reports it).\n"
+        )
+    prefix = "# " if owners is None else ""
+    who = owners or "@ORG/TEAM"
+    return head + "".join(f"{prefix}/{path} {who}\n" for path in OWNED_PATHS)
+
+
+def vscode_settings() -> str:
+    """`.vscode/settings.json`: the YAML extension checks runs and environments as you type."""
+    schemas = {
+        f"./{SCHEMA_DIR}/{SCHEMA_OF['PipelineRun']}": ["runs/*.yaml", "runs/*.yml", EXAMPLE_RUN],
+        f"./{SCHEMA_DIR}/{SCHEMA_OF['Environment']}": [
+            "environments/*.yaml",
+            "environments/*.yml",
+            f"{EXAMPLE_ENVIRONMENTS}/*.yaml",
+        ],
+    }
+    return json.dumps({"yaml.schemas": schemas}, indent=2, sort_keys=True) + "\n"
+
+
+def plan(options: InitOptions) -> dict[str, str]:
     """Every file of the new repo, by path relative to its root."""
     env_texts = reference_environments()
     envs: dict[str, Environment] = {}
+    env_files: dict[str, str] = {}
     for filename, text in env_texts.items():
         model = _model(text, f"environments/{filename}")
         if isinstance(model, Environment):
             envs[model.metadata.name] = model
+            env_files[model.metadata.name] = filename
     env = _check_options(options, envs)
     engines = tuple(dict.fromkeys(options.engines))
-    example = fill(template("runs/example.yaml"), {"ENVIRONMENT": options.environment})
+    example = schema_line("PipelineRun", EXAMPLE_RUN) + fill(
+        template("runs/example.yaml"), {"ENVIRONMENT": options.environment}
+    )
     run = _model(example, EXAMPLE_RUN)
     if not isinstance(run, PipelineRun):
         raise ScaffoldError(f"{EXAMPLE_RUN} is not a PipelineRun")
@@ -202,24 +320,32 @@ def plan(
         raise ScaffoldError(f"bundled example does not fit: {problems[0].as_text()}")
     owner_repo, ref = options.workflows.split("@", 1)
     values = {"WORKFLOWS_REPO": owner_repo, "WORKFLOWS_REF": ref, "PACKAGE": options.package}
+    readme_values = {
+        **values,
+        "BOOTSTRAP": _bootstrap_readme(engines),
+        "ENVIRONMENT": options.environment,
+        "NAMESPACE": env.spec.namespace,
+        "OWNERS": options.owners or "@ORG/TEAM (not set yet: see `.github/CODEOWNERS`)",
+        "EXAMPLE_RUN": EXAMPLE_RUN,
+    }
     files: dict[str, str] = {
-        "README.md": fill(template("README.md"), {"BOOTSTRAP": _bootstrap_readme(engines)}),
+        "README.md": fill(template("README.md"), readme_values),
+        "runs/README.md": template("runs/README.md"),
         ".gitattributes": template("gitattributes"),
+        CODEOWNERS: codeowners(options.owners),
+        ".vscode/settings.json": vscode_settings(),
         EXAMPLE_RUN: example,
     }
-    files.update({f"environments/{name}": text for name, text in env_texts.items()})
+    schemas = json_schemas()
+    files.update({f"{SCHEMA_DIR}/{name}": schemas[name] for name in SCHEMA_OF.values()})
+    for name, filename in env_files.items():
+        where = "environments" if name == options.environment else EXAMPLE_ENVIRONMENTS
+        path = f"{where}/{filename}"
+        files[path] = schema_line("Environment", path) + env_texts[filename]
     files.update(
         {
             f".github/workflows/{name}": fill(template(f"workflows/{name}"), values)
             for name in WORKFLOWS
-        }
-    )
-    rendered = merge_tree(existing_rendered or {}, {run.metadata.name: compile_run(run, env)})
-    files.update(
-        {
-            f"{RENDERED}/{path}": text
-            for path, text in rendered.items()
-            if path.startswith(f"{run.metadata.name}/") or path == INDEX_FILE
         }
     )
     for engine in engines:

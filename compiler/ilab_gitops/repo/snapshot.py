@@ -63,12 +63,27 @@ class SnapRun:
         return self.run.metadata.name
 
 
+@dataclass(frozen=True)
+class SnapEnv:
+    """A valid environment on one side of the diff."""
+
+    path: str  # repo-relative
+    document: Document
+    environment: Environment
+
+    @property
+    def name(self) -> str:
+        return self.environment.metadata.name
+
+
 @dataclass
 class Snapshot:
-    """Runs by name, every YAML file seen (repo paths), files that did not validate."""
+    """Runs and environments by name, YAML files seen (repo paths), files that did not validate."""
 
     label: str
     runs: dict[str, SnapRun] = field(default_factory=dict)
+    environments: dict[str, SnapEnv] = field(default_factory=dict)
+    broken_environments: set[str] = field(default_factory=set)  # names whose files have errors
     files: set[str] = field(default_factory=set)
     invalid: set[str] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -88,6 +103,10 @@ def from_workspace(ws: Workspace, files: Iterable[str], paths: RepoPaths) -> Sna
             with contextlib.suppress(ValueError):  # a file outside the repository
                 snap.invalid.add(paths.to_repo(d.path))
     snap.invalid &= snap.files
+    snap.broken_environments = set(ws.invalid_environments)
+    for name, (document, env) in ws.environments.items():
+        with contextlib.suppress(ValueError):  # a profile outside the repository
+            snap.environments[name] = SnapEnv(paths.to_repo(document.path), document, env)
     for loaded in ws.runs:
         env_doc = ws.environments[loaded.run.spec.environment][0]
         repo_path = paths.to_repo(loaded.document.path)
@@ -133,8 +152,14 @@ def from_blobs(
                 snap.invalid.add(repo_path)
             if document is None:
                 continue
+            meta = document.data.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            if model is None and document.data.get("kind") == "Environment" and name:
+                snap.broken_environments.add(str(name))
             if isinstance(model, Environment):
                 environments.setdefault(model.metadata.name, (document, model))
+                if model.metadata.name not in snap.environments:
+                    snap.environments[model.metadata.name] = SnapEnv(repo_path, document, model)
             elif isinstance(model, PipelineRun) and source == "runs":
                 candidates.append((repo_path, document, model))
     for repo_path, document, run in sorted(candidates, key=lambda c: c[0]):

@@ -28,6 +28,34 @@ LabelValue = Annotated[
 ]
 Image = Annotated[str, StringConstraints(max_length=512, pattern=IMAGE_RE)]
 
+#: Namespaces that belong to Kubernetes, the GitOps engines or cluster add-ons: a run applied
+#: there would sit beside their service accounts and secrets (the engines' own namespaces too).
+SYSTEM_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "argocd",
+        "openshift-gitops",
+        "flux-system",
+        "kueue-system",
+        "kubeflow",
+        "cert-manager",
+        "gatekeeper-system",
+        "istio-system",
+        "openshift",
+    }
+)
+#: Prefixes reserved by Kubernetes (kube-*) and OpenShift (openshift-*).
+SYSTEM_NAMESPACE_PREFIXES = ("kube-", "openshift-")
+
+
+def is_system_namespace(name: str) -> bool:
+    """True for the namespaces of Kubernetes, the engines and common cluster add-ons."""
+    return name in SYSTEM_NAMESPACES or name.startswith(SYSTEM_NAMESPACE_PREFIXES)
+
+
 #: Kubernetes minor versions whose schemas the validator bundles.
 KubernetesVersion = Literal[
     "1.28", "1.29", "1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36", "1.37"
@@ -196,6 +224,20 @@ class EnvironmentSpec(StrictModel):
     images: Images
     allowTagImages: bool = Field(
         default=False, description="Development only: accept images without a digest."
+    )
+    allowSystemNamespace: bool = Field(
+        default=False,
+        description=(
+            "Opt in to a system namespace (kube-system, default, argocd, flux-system, ...) "
+            "as the runs namespace; refused otherwise."
+        ),
+    )
+    allowTolerateAllTaints: bool = Field(
+        default=False,
+        description=(
+            "Opt in to a toleration with operator Exists and no key, which tolerates every "
+            "taint (control-plane and dedicated nodes too); refused otherwise."
+        ),
     )
     resources: Resources = Field(default_factory=Resources)
     podSecurity: PodSecurity = Field(default_factory=PodSecurity)
