@@ -12,6 +12,9 @@ Settings from the environment (secrets never appear as flags):
   GITHUB_TOKEN           runs repo: releases (contents: write); push uses the checkout
   ILAB_TAXONOMY_TOKEN    taxonomy repo: comments and labels (pull-requests: write, issues:
                          write); defaults to GITHUB_TOKEN when the PRs live in the runs repo
+  ILAB_COMMENT_AUTHOR    the login of that token (--comment-author); looked up with
+                         GET /user when unset, which a GitHub App installation token cannot
+                         do: set it to `<app-slug>[bot]` then
 
 Exit codes: 0 everything reported (or nothing to do), 1 some work failed or was deferred
 (the next sync retries it), 2 invalid input or settings, 3 internal error.
@@ -135,7 +138,13 @@ def sync_command(
     ] = None,
     comment_author: Annotated[
         str | None,
-        typer.Option("--comment-author", help="Only edit marked comments by this login."),
+        typer.Option(
+            "--comment-author",
+            envvar="ILAB_COMMENT_AUTHOR",
+            help="Login that posts the results comments (only its marked comments are edited);"
+            " default: the taxonomy token's login (GET /user). Set it for a GitHub App"
+            " installation token, e.g. my-app[bot].",
+        ),
     ] = None,
     rendered: RenderedOption = "rendered",
     git_author: Annotated[
