@@ -66,17 +66,21 @@ class World:
             "ILAB_COMMENT_AUTHOR": None,
         }
 
-    def cli(self, *args: str, cwd: Path | None = None) -> Result:
+    def cli(
+        self, *args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None
+    ) -> Result:
         import os
 
         before = Path.cwd()
         os.chdir(cwd or self.repo.work)
         try:
-            return CliRunner().invoke(app, list(args), env=self.env())
+            return CliRunner().invoke(app, list(args), env={**self.env(), **(env or {})})
         finally:
             os.chdir(before)
 
-    def sync(self, *extra: str, cwd: Path | None = None) -> Result:
+    def sync(
+        self, *extra: str, cwd: Path | None = None, env: dict[str, str | None] | None = None
+    ) -> Result:
         return self.cli(
             "results",
             "sync",
@@ -91,6 +95,7 @@ class World:
             "text",
             *extra,
             cwd=cwd,
+            env=env,
         )
 
     def bodies(self, number: int) -> list[str]:
@@ -411,3 +416,18 @@ def test_a_github_app_token_needs_the_configured_login(
     assert_ok(world.sync("--comment-author", "ilab-app[bot]"))
     assert len(world.bodies(1)) == 1
     assert [r.status for r in fake.calls("users/get-authenticated")] == [403]
+
+
+def test_under_actions_the_workflow_token_comments_as_github_actions_bot(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path
+) -> None:
+    world = make_world(fake, s3, tmp_path, {"granite-a": [1]})
+    world.put(make_results("granite-a", [1]))
+    fake.login = "github-actions[bot]"
+    taxonomy = fake.repo(TAXONOMY)
+    taxonomy.comments[1] = FakeComment(1, 1, marker("granite-a") + "\nspoof", "mallory")
+    actions = {"GITHUB_ACTIONS": "true", "ILAB_TAXONOMY_TOKEN": None}
+    assert_ok(world.sync(env=actions))
+    assert fake.calls("users/get-authenticated") == []  # GitHub would refuse this token
+    assert [c.author for c in taxonomy.comments_on(1)] == ["mallory", "github-actions[bot]"]
+    assert {r.token for r in fake.calls("issues/create-comment")} == {"runs-token"}

@@ -86,7 +86,7 @@ class _Author:
 
     def __init__(self, github: GitHubPort, configured: str | None) -> None:
         self._github = github
-        self._login = configured
+        self._login = configured or None
         self._problem: str | None = None
 
     def login(self) -> str:

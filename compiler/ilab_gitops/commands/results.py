@@ -14,7 +14,9 @@ Settings from the environment (secrets never appear as flags):
                          write); defaults to GITHUB_TOKEN when the PRs live in the runs repo
   ILAB_COMMENT_AUTHOR    the login of that token (--comment-author); looked up with
                          GET /user when unset, which a GitHub App installation token cannot
-                         do: set it to `<app-slug>[bot]` then
+                         do: set it to `<app-slug>[bot]` then. Under GitHub Actions without
+                         ILAB_TAXONOMY_TOKEN the comments are posted with the workflow's
+                         token, so the default is github-actions[bot]
 
 Exit codes: 0 everything reported (or nothing to do), 1 some work failed or was deferred
 (the next sync retries it), 2 invalid input or settings, 3 internal error.
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INVALID = 0, 1, 2
 DEFAULT_AUTHOR = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+#: Who comments with a workflow's GITHUB_TOKEN (an installation token: GET /user is refused).
+ACTIONS_LOGIN = "github-actions[bot]"
 
 
 class ReportFormat(StrEnum):
@@ -74,6 +78,10 @@ BranchOption = Annotated[str, typer.Option("--branch", help="Branch of the runs 
 RenderedOption = Annotated[
     str, typer.Option("--rendered", help="Folder of rendered runs (for links).")
 ]
+
+
+def _in_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -191,6 +199,8 @@ def sync_command(
 
     runs_token = os.environ.get("GITHUB_TOKEN") or None
     taxonomy_token = os.environ.get("ILAB_TAXONOMY_TOKEN") or runs_token
+    if not comment_author and not os.environ.get("ILAB_TAXONOMY_TOKEN") and _in_actions():
+        comment_author = ACTIONS_LOGIN  # the workflow's own token comments
     runs_github = client(runs_token)
     try:
         services = Services(
@@ -210,7 +220,7 @@ def sync_command(
     report = sync(targets, services, options)
     resolved = fmt.value
     if fmt is ReportFormat.auto:
-        resolved = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+        resolved = "github" if _in_actions() else "text"
     sys.stderr.write(format_report(report, "github" if resolved == "github" else "text"))
     if not ws.ok or problems:
         raise typer.Exit(EXIT_INVALID)

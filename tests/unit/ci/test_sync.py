@@ -239,6 +239,13 @@ def test_without_a_login_no_comment_is_touched_and_the_run_is_retried() -> None:
     assert [w for w in github.writes if "release" not in w] == [] and repo.commits == 0
 
 
+def test_an_empty_configured_login_means_look_it_up() -> None:
+    github, _, _, services = _world(make_results("r1", [1]))
+    options = SyncOptions(OPTIONS.links, comment_author="")
+    assert sync([_target("r1")], services, options).complete
+    assert github.logins == 1 and github.comments[1][0].author == "bot"
+
+
 def test_a_configured_login_is_used_without_a_lookup() -> None:
     github, _, _, services = _world(make_results("r1", [1]))
     github.identity = None
