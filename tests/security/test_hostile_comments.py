@@ -10,6 +10,7 @@ broken table, and the hostile characters still visible to the reader.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ from ilab_gitops.repo.comment import pr_comment
 from tests.support.actions import is_command, parse_command
 from tests.support.gfm import ACTIVE_TEXT, Page, read_markdown
 from tests.support.results_data import make_results, qna_file
+from tests.unit.repo.specs import diff, example_run
 
 HOSTILE = [
     "x\n::add-mask::secret",
@@ -133,3 +135,19 @@ def test_annotations_and_text_diagnostics(hostile: str) -> None:
         "4",
     )
     assert message == ghtext.line(hostile) and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["runs/<img src=x> @octocat #1 | x.yaml", "runs/``` [a](www.evil.example) :+1:.yaml"],
+)
+def test_hostile_file_names_through_diff(tmp_path: Path, name: str) -> None:
+    report = diff(tmp_path, {}, {name: example_run(), "runs/ok.yaml": example_run("granite-b")})
+    body = pr_comment(report)
+    page = read_markdown(body)
+    assert set(page.tags) <= ALLOWED, page.tags
+    assert not [a for tag, a in page.attrs if tag == "a"]
+    assert not ACTIVE_TEXT.search(page.plain), page.plain
+    assert ghtext.visible(name) in page.code
+    for line in format_diagnostics(list(report.diagnostics), "text").splitlines():
+        assert not is_command(line)
