@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ilab_gitops.ghtext import line
+
 if TYPE_CHECKING:
     from ilab_gitops.ci.locations import Links
     from ilab_gitops.ci.ports import PullRequest
@@ -85,7 +87,7 @@ def _in_actions() -> bool:
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"ilab-gitops: {message}", err=True)
+    typer.echo(line(f"ilab-gitops: {message}"), err=True)
     return typer.Exit(EXIT_INVALID)
 
 
@@ -188,7 +190,7 @@ def sync_command(
     ws = _load(paths, environments)
     targets, problems = _targets(ws, server_url)
     for problem in problems:
-        typer.echo(f"ilab-gitops: {problem}", err=True)
+        typer.echo(line(f"ilab-gitops: {problem}"), err=True)
 
     from ilab_gitops.ci.git_store import GitRunsRepo
     from ilab_gitops.ci.github_api import PyGithubClient
@@ -356,7 +358,7 @@ def _pull_requests(
         except NotFound:
             found.append(PullRequest(repo, number, links.pull_request(repo, number), "missing"))
         except GitHubError as err:
-            typer.echo(f"ilab-gitops: warning: #{number}: {err}", err=True)
+            typer.echo(line(f"ilab-gitops: warning: #{number}: {err}"), err=True)
             found.append(unknown(number))
     return found
 
