@@ -232,3 +232,4 @@ def test_line_examples() -> None:
     assert ghtext.line("::error::x") == "\\x3a:error::x"
     assert ghtext.line("a ##[warning]b") == "a #\\x23[warning]b"
     assert ghtext.line("bidi \u202e") == "bidi \\u202e"
+    assert ghtext.line("tag \U000e0041") == "tag \\U000e0041"
