@@ -1,7 +1,9 @@
 """Diagnostics: errors as values, collected, and rendered in one format.
 
 Every problem the tool finds in user input becomes a `Diagnostic`; nothing raises past the
-validation boundary. Formatters turn them into text, GitHub annotations or JSON.
+validation boundary. Formatters turn them into text, GitHub annotations or JSON. Paths,
+fields and messages may hold anything a PR puts there: text and annotations go through
+`ilab_gitops.ghtext`, so each diagnostic is exactly one line and never a workflow command.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from ilab_gitops import ghtext
 
 Severity = Literal["error", "warning"]
 Format = Literal["text", "github", "json"]
@@ -30,26 +34,17 @@ class Diagnostic:
     def as_text(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"
         field = f" {self.field}:" if self.field else ""
-        return f"{where}: {self.severity}[{self.code}]{field} {self.message}"
+        return ghtext.line(f"{where}: {self.severity}[{self.code}]{field} {self.message}")
 
     def as_github(self) -> str:
-        # Workflow-command values must escape %, CR and LF; properties also ',' and ':'.
-        def prop(value: str) -> str:
-            return (
-                value.replace("%", "%25")
-                .replace("\r", "%0D")
-                .replace("\n", "%0A")
-                .replace(":", "%3A")
-                .replace(",", "%2C")
-            )
-
-        def data(value: str) -> str:
-            return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
         title = f"{self.code} {self.field}".strip()
-        return (
-            f"::{self.severity} file={prop(self.path)},line={self.line},col={self.column},"
-            f"title={prop(title)}::{data(self.message)}"
+        return ghtext.annotation(
+            self.severity,
+            self.message,
+            file=self.path,
+            line=self.line,
+            col=self.column,
+            title=title,
         )
 
     def as_dict(self) -> dict[str, str | int]:

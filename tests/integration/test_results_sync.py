@@ -18,7 +18,7 @@ from ilab_gitops.ci.comment import marker
 from ilab_gitops.ci.sync import canonical
 from ilab_gitops.cli import app
 from ilab_gitops.results import RunResults
-from tests.support.github_fake import FakeGitHub, running_fake_github
+from tests.support.github_fake import FakeComment, FakeGitHub, running_fake_github
 from tests.support.github_openapi import github_openapi
 from tests.support.results_data import make_results, qna_file, qna_path
 from tests.support.runs_repo import RunsRepoFixture, git, make_runs_repo, run_spec
@@ -63,19 +63,24 @@ class World:
             "ILAB_TAXONOMY_TOKEN": "taxonomy-token",
             "GITHUB_ACTIONS": None,
             "GITHUB_REPOSITORY": None,
+            "ILAB_COMMENT_AUTHOR": None,
         }
 
-    def cli(self, *args: str, cwd: Path | None = None) -> Result:
+    def cli(
+        self, *args: str, cwd: Path | None = None, env: dict[str, str | None] | None = None
+    ) -> Result:
         import os
 
         before = Path.cwd()
         os.chdir(cwd or self.repo.work)
         try:
-            return CliRunner().invoke(app, list(args), env=self.env())
+            return CliRunner().invoke(app, list(args), env={**self.env(), **(env or {})})
         finally:
             os.chdir(before)
 
-    def sync(self, *extra: str, cwd: Path | None = None) -> Result:
+    def sync(
+        self, *extra: str, cwd: Path | None = None, env: dict[str, str | None] | None = None
+    ) -> Result:
         return self.cli(
             "results",
             "sync",
@@ -90,6 +95,7 @@ class World:
             "text",
             *extra,
             cwd=cwd,
+            env=env,
         )
 
     def bodies(self, number: int) -> list[str]:
@@ -126,7 +132,7 @@ def test_whole_cycle_reports_once_then_writes_nothing(
     for number in (1, 2, 3):
         (body,) = world.bodies(number)
         assert body.startswith(marker("granite-a") + "\n")
-        assert qna_path(number) in body and "What is 1?" in body
+        assert qna_path(number) in body and "What is 1\\?" in body
         assert "https://huggingface.co/example-org/granite-7b-lab/tree/release-granite-a" in body
         assert fake.repo(TAXONOMY).pulls[number].labels == {"model-build-complete"}
     (release,) = fake.repo(RUNS_REPO).releases.values()
@@ -363,3 +369,65 @@ def test_in_process_retries_absorb_a_single_server_error(
     assert_ok(result)
     assert [r.status for r in fake.calls("pulls/list-files")] == [503, 200]
     assert len(world.bodies(1)) == 1
+
+
+def test_a_marker_comment_by_someone_else_is_never_ours(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path
+) -> None:
+    world = make_world(fake, s3, tmp_path, {"granite-a": [1, 2]})
+    spoof = marker("granite-a") + "\nResults: the model is great, see https://evil.example"
+    taxonomy = fake.repo(TAXONOMY)
+    taxonomy.comments[1] = FakeComment(1, 1, spoof, "mallory")
+    world.put(make_results("granite-a", [1, 2], mt_branch=(5.0, 6.0)))
+    assert_ok(world.sync())
+    assert [r.status for r in fake.calls("users/get-authenticated")] == [200]
+    spoofed, ours = taxonomy.comments_on(1)
+    assert (spoofed.author, spoofed.body) == ("mallory", spoof)
+    assert ours.author == fake.login and ours.body.startswith(marker("granite-a") + "\n### ")
+
+    world.put(make_results("granite-a", [1, 2], mt_branch=(5.0, 6.5)))
+    seen = len(fake.requests)
+    assert_ok(world.sync())
+    updated = [r.path for r in fake.requests[seen:] if r.operation == "issues/update-comment"]
+    assert sorted(updated) == sorted(
+        f"/repos/{TAXONOMY}/issues/comments/{c.id}"
+        for c in taxonomy.comments.values()
+        if c.author == fake.login
+    )
+    assert taxonomy.comments[1].body == spoof
+    assert all("6.50" in c.body for c in taxonomy.comments.values() if c.author == fake.login)
+
+
+def test_a_github_app_token_needs_the_configured_login(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path
+) -> None:
+    world = make_world(fake, s3, tmp_path, {"granite-a": [1]})
+    world.put(make_results("granite-a", [1]))
+    fake.fail("GET", "/user", 403, message="Resource not accessible by integration")
+    refused = world.sync()
+    assert_ok(refused, 1)
+    assert (
+        "error: #1 comment: cannot tell which results comments are ours: GET /user failed "
+        "(GitHub API 403: Resource not accessible by integration); set --comment-author"
+    ) in refused.output
+    assert world.bodies(1) == [] and world.repo.show("results/granite-a.json") is None
+
+    fake.login = "ilab-app[bot]"
+    assert_ok(world.sync("--comment-author", "ilab-app[bot]"))
+    assert len(world.bodies(1)) == 1
+    assert [r.status for r in fake.calls("users/get-authenticated")] == [403]
+
+
+def test_under_actions_the_workflow_token_comments_as_github_actions_bot(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path
+) -> None:
+    world = make_world(fake, s3, tmp_path, {"granite-a": [1]})
+    world.put(make_results("granite-a", [1]))
+    fake.login = "github-actions[bot]"
+    taxonomy = fake.repo(TAXONOMY)
+    taxonomy.comments[1] = FakeComment(1, 1, marker("granite-a") + "\nspoof", "mallory")
+    actions = {"GITHUB_ACTIONS": "true", "ILAB_TAXONOMY_TOKEN": None}
+    assert_ok(world.sync(env=actions))
+    assert fake.calls("users/get-authenticated") == []  # GitHub would refuse this token
+    assert [c.author for c in taxonomy.comments_on(1)] == ["mallory", "github-actions[bot]"]
+    assert {r.token for r in fake.calls("issues/create-comment")} == {"runs-token"}

@@ -200,6 +200,8 @@ class FakeGitHub:
                     {"message": fault.message, "documentation_url": _DOCS},
                     (fault.headers),
                 )
+        if (op.method, op.template) == ("GET", "/user"):
+            return 200, self._authenticated_user(), {}
         handler = _HANDLERS.get((op.method, op.template))
         if handler is None:
             self.violations.append(f"{op.method} {op.template}: not implemented by the fake")
@@ -217,6 +219,21 @@ class FakeGitHub:
             id=abs(hash(login)) % 10**6,
             url=f"{self.url}/users/{login}",
             html_url=f"https://github.com/{login}",
+        )
+        return user
+
+    def _authenticated_user(self) -> Json:
+        """GET /user: the token's own account (`login`), as GitHub's example shapes it.
+
+        A GitHub App installation token gets 403 here on GitHub; tests say so with
+        `fail("GET", "/user", 403, message="Resource not accessible by integration")`.
+        """
+        user = self.api.example("private-user-response-with-public-profile-information")
+        user.update(
+            login=self.login,
+            id=abs(hash(self.login)) % 10**6,
+            url=f"{self.url}/users/{self.login}",
+            html_url=f"https://github.com/{self.login}",
         )
         return user
 

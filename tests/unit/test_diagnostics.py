@@ -36,13 +36,24 @@ def test_github_escapes_properties_and_message() -> None:
     odd = Diagnostic("dir,x/a:b%.yaml", 3, 4, "code", 'f["a,b:c"]', "50% done\r\nnext: a, b")
     assert odd.as_github() == (
         "::error file=dir%2Cx/a%3Ab%25.yaml,line=3,col=4,"
-        'title=code f["a%2Cb%3Ac"]::50%25 done%0D%0Anext: a, b'
+        'title=code f["a%2Cb%3Ac"]::50%25 done\\x0d\\x0anext: a, b'
+    )
+
+
+def test_a_diagnostic_is_one_line_that_no_runner_reads_as_a_command() -> None:
+    sneaky = Diagnostic("::warning::x\n::add-mask::y", 1, 2, "c", "f\rg", "m ##[error]\nz")
+    assert sneaky.as_text() == (
+        "\\x3a:warning::x\\x0a::add-mask::y:1:2: error[c] f\\x0dg: m #\\x23[error]\\x0az"
+    )
+    assert sneaky.as_github() == (
+        "::error file=%3A%3Awarning%3A%3Ax%0A%3A%3Aadd-mask%3A%3Ay,line=1,col=2,"
+        "title=c f\\x0dg::m #\\x23[error]\\x0az"
     )
 
 
 def test_github_message_escapes_percent_before_newlines() -> None:
-    # A literal "%0A" in a message must not turn into a line break.
-    assert Diagnostic("a", 1, 1, "c", "", "%0A\n").as_github().endswith("::%250A%0A")
+    # A literal "%0A" in a message must not turn into a line break; a real one is shown.
+    assert Diagnostic("a", 1, 1, "c", "", "%0A\n").as_github().endswith("::%250A\\x0a")
 
 
 def test_json_holds_every_field() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ilab_gitops.ci import markdown as md
+from ilab_gitops import ghtext
 from ilab_gitops.ci.locations import Links
 from ilab_gitops.ci.release_notes import release_tag
 from ilab_gitops.ci.summary import finished_date
@@ -29,7 +29,7 @@ _ANY_START = re.compile(r"^<!-- ilab-gitops:changelog run=[a-z0-9-]+ -->$", re.M
 def changelog_entry(results: RunResults, notes: str, links: Links) -> str:
     """The run's block: markers around a heading and the release notes."""
     tag = release_tag(results.run)
-    heading = f"## {md.link(results.run, links.release(tag))} — {finished_date(results)}"
+    heading = f"## {ghtext.link(results.run, links.release(tag))} — {finished_date(results)}"
     return (
         f"{_START.format(run=results.run)}\n{heading}\n\n{notes.rstrip()}\n"
         f"{_END.format(run=results.run)}\n"

@@ -1,11 +1,13 @@
 """The comment posted on each taxonomy pull request of a run (pure).
 
-One comment per (run, pull request), found again by the hidden marker on its first line, so
-a later sync edits it in place instead of posting another.
+One comment per (run, pull request), found again by its author (the sync's identity) and the
+hidden marker on its first line, so a later sync edits it in place instead of posting
+another. Every string from users or data goes through `ilab_gitops.ghtext`.
 """
 
 from __future__ import annotations
 
+from ilab_gitops import ghtext
 from ilab_gitops.ci import markdown as md
 from ilab_gitops.ci import summary
 from ilab_gitops.ci.locations import Links
@@ -34,15 +36,15 @@ def render_comment(
     files = qna_files_of(pr.files, results.qnaFiles)
     head = [
         marker(run),
-        f"### InstructLab run {md.code(run)}: results for this pull request",
+        f"### InstructLab run {ghtext.code(run)}: results for this pull request",
         "",
         f"This pull request is one of {len(results.taxonomy.pullRequests)} taxonomy pull "
-        f"request(s) trained into run {md.link(run, links.run_folder(run))}, "
+        f"request(s) trained into run {ghtext.link(run, links.run_folder(run))}, "
         f"finished {summary.finished_date(results)}.",
         "",
         *summary.model_lines(results),
-        f"- **Run:** {md.link('rendered manifests', links.run_folder(run))} · "
-        f"{md.link('all results', links.results_file(run))}",
+        f"- **Run:** {ghtext.link('rendered manifests', links.run_folder(run))} · "
+        f"{ghtext.link('all results', links.results_file(run))}",
         "",
         *md.table(["Whole run", "Base", "Candidate", "Δ"], "lrrr", summary.overall_rows(results)),
         "",
@@ -57,7 +59,7 @@ def render_comment(
         "\n<sub>Posted by <code>ilab-gitops results sync</code>; "
         "edited in place when the run's results change.</sub>\n"
     )
-    everything = md.link(f"results/{run}.json", links.results_file(run))
+    everything = ghtext.link(f"results/{run}.json", links.results_file(run))
 
     def note(omitted: Omitted) -> str:
         whole = f", including {omitted.sections} whole file(s)" if omitted.sections else ""
@@ -77,14 +79,14 @@ def _section(result: QnaFileResult) -> Section:
         f"MMLU-Branch {_change(*mmlu, summary.MMLU_DIGITS)}\n"
     )
     if not result.questions:
-        return Section(f"\n##### {md.code(result.path)}\n\n", [line])
+        return Section(f"\n##### {ghtext.code(result.path)}\n\n", [line])
     header = "\n".join(md.table(["#", "Question", "Base", "Candidate", "Δ"], "rlrrr", [])) + "\n"
     rows = [
         "| "
         + " | ".join(
             [
                 str(q.questionId),
-                md.inline(q.question),
+                ghtext.text(q.question),
                 md.score(q.baseScore, summary.MT_DIGITS),
                 md.score(q.candidateScore, summary.MT_DIGITS),
                 md.delta(q.baseScore, q.candidateScore, summary.MT_DIGITS),
@@ -94,7 +96,7 @@ def _section(result: QnaFileResult) -> Section:
         for q in result.questions
     ]
     rows[0] = line + "\n" + header + rows[0]
-    return Section(f"\n##### {md.code(result.path)}\n\n", rows)
+    return Section(f"\n##### {ghtext.code(result.path)}\n\n", rows)
 
 
 def _change(before: float | None, after: float | None, digits: int) -> str:

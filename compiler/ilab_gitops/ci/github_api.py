@@ -67,6 +67,7 @@ class PyGithubClient:
         self._pulls: dict[tuple[str, int], GhPullRequest] = {}
         self._comments: dict[int, IssueComment] = {}
         self._releases: dict[int, GitRelease] = {}
+        self._login: str | None = None
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         with _api():
@@ -88,6 +89,12 @@ class PyGithubClient:
                 files=tuple(files),
                 labels=frozenset(label.name for label in pull.labels),
             )
+
+    def login(self) -> str:
+        if self._login is None:
+            with _api():
+                self._login = self._gh.get_user().login
+        return self._login
 
     def _pull(self, repo: str, number: int) -> GhPullRequest:
         cached = self._pulls.get((repo, number))

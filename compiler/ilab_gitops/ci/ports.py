@@ -79,6 +79,14 @@ class GitHubPort(Protocol):
 
     def pull_request(self, repo: str, number: int) -> PullRequest: ...
 
+    def login(self) -> str:
+        """The login of the token's identity (GET /user).
+
+        GitHub answers 403 for a GitHub App installation token: its bot login
+        (`<app-slug>[bot]`) must then be configured instead.
+        """
+        ...
+
     def marker_comments(self, repo: str, number: int, marker: str) -> list[Comment]: ...
 
     def create_comment(self, repo: str, number: int, body: str) -> Comment: ...

@@ -1,6 +1,8 @@
 """Release notes of a run, shared by the GitHub release, CHANGELOG.md and `ilab-gitops changelog`.
 
 Pure: results, pull-request metadata and the previous release's results in, Markdown out.
+Every string from users or data goes through `ilab_gitops.ghtext`; the one deliberate
+@mention is each pull request's author.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from ilab_gitops import ghtext
 from ilab_gitops.ci import markdown as md
 from ilab_gitops.ci import summary
 from ilab_gitops.ci.locations import Links
@@ -48,10 +51,11 @@ def render_release_notes(
     tax = results.taxonomy
     head = [
         *summary.model_lines(results),
-        f"- **Taxonomy:** {md.link(tax.commit[:12], _tree_url(tax.repoUrl, tax.commit))} "
-        f"compared with {md.code(tax.baseBranch)}",
-        f"- **Finished:** {results.finishedAt} · {md.link('run', links.run_folder(results.run))}"
-        f" · {md.link('results', links.results_file(results.run))}",
+        f"- **Taxonomy:** {ghtext.link(tax.commit[:12], _tree_url(tax.repoUrl, tax.commit))} "
+        f"compared with {ghtext.code(tax.baseBranch)}",
+        f"- **Finished:** {ghtext.text(results.finishedAt)}"
+        f" · {ghtext.link('run', links.run_folder(results.run))}"
+        f" · {ghtext.link('results', links.results_file(results.run))}",
         "",
         "### Scores",
         "",
@@ -71,7 +75,7 @@ def render_release_notes(
     if not prs:
         head += ["", "No taxonomy pull requests are listed for this run."]
 
-    everything = md.link(f"results/{results.run}.json", links.results_file(results.run))
+    everything = ghtext.link(f"results/{results.run}.json", links.results_file(results.run))
 
     def note(omitted: Omitted) -> str:
         return (
@@ -87,7 +91,7 @@ def _tree_url(repo_url: str, commit: str) -> str:
 
 
 def _score_header(previous: RunResults | None) -> list[str]:
-    shown = md.code(previous.run) if previous else "none"
+    shown = ghtext.code(previous.run, cell=True) if previous else "none"
     return [
         "Benchmark",
         "Base",
@@ -148,28 +152,34 @@ def _pr_section(prs: Sequence[PullRequest]) -> Section:
     return Section(f"\n### Taxonomy pull requests ({len(prs)})\n\n", rows)
 
 
+def _pr_ref(pr: PullRequest) -> str:
+    """`#N` linking to the pull request (the URL comes from GitHub or from our own links)."""
+    url = ghtext.safe_url(pr.url)
+    return f"[#{pr.number}]({url})" if url else f"#{ghtext.ZWSP}{pr.number}"
+
+
 def _pr_line(pr: PullRequest) -> str:
-    ref = f"[#{pr.number}]({pr.url})"
+    ref = _pr_ref(pr)
     if pr.state == "missing":
         return f"{ref} (no longer on GitHub)"
     if pr.title is None:
         return ref
-    by = f" by @{pr.author}" if pr.author else ""
+    by = f" by {ghtext.mention(pr.author)}" if pr.author else ""
     state = "" if pr.state in ("merged", "unknown") else f" ({pr.state})"
-    return f"{ref} {md.inline(pr.title, 200)}{by}{state}"
+    return f"{ref} {ghtext.text(pr.title, 200)}{by}{state}"
 
 
 def _file_rows(files: Sequence[QnaFileResult], prs: Sequence[PullRequest]) -> list[str]:
     owners: dict[str, list[str]] = {}
     for pr in prs:
         for result in qna_files_of(pr.files, files):
-            owners.setdefault(result.path, []).append(f"[#{pr.number}]({pr.url})")
+            owners.setdefault(result.path, []).append(_pr_ref(pr))
     rows = []
     for result in files:
         numbers = ", ".join(owners.get(result.path, [])) or "—"
         mt = _arrow(result.mtBenchBranchBase, result.mtBenchBranchCandidate, summary.MT_DIGITS)
         mmlu = _arrow(result.mmluBranchBase, result.mmluBranchCandidate, summary.MMLU_DIGITS)
-        rows.append(f"| {md.code(result.path)} | {numbers} | {mt} | {mmlu} |\n")
+        rows.append(f"| {ghtext.code(result.path, cell=True)} | {numbers} | {mt} | {mmlu} |\n")
     return rows
 
 

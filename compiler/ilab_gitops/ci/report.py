@@ -1,10 +1,15 @@
-"""Render a `SyncReport` for people (text) or for GitHub Actions (annotations)."""
+"""Render a `SyncReport` for people (text) or for GitHub Actions (annotations).
+
+Notes and problems quote GitHub's and the store's error messages: every line goes through
+`ilab_gitops.ghtext` so none can break the line or become a workflow command.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Literal
 
+from ilab_gitops import ghtext
 from ilab_gitops.ci.sync import RunReport, Status, SyncReport
 
 ReportFormat = Literal["text", "github"]
@@ -34,18 +39,23 @@ def summary_line(report: SyncReport) -> str:
 def _run_lines(run: RunReport, fmt: ReportFormat) -> list[str]:
     first = f"{run.run}: {run.status}"
     if run.status == "pending" and run.notes:
-        return [f"{first} ({run.notes[0]})"]
-    lines = [first]
-    lines.extend(f"  {action}" for action in run.actions)
+        return [ghtext.line(f"{first} ({run.notes[0]})")]
+    lines = [ghtext.line(first)]
+    lines.extend(ghtext.line(f"  {action}") for action in run.actions)
     for note in run.notes:
-        lines.append(_annotation("notice", run.run, note) if fmt == "github" else f"  note: {note}")
+        lines.append(
+            _annotation("notice", run.run, note)
+            if fmt == "github"
+            else ghtext.line(f"  note: {note}")
+        )
     for problem in run.problems:
         lines.append(
-            _annotation("error", run.run, problem) if fmt == "github" else f"  error: {problem}"
+            _annotation("error", run.run, problem)
+            if fmt == "github"
+            else ghtext.line(f"  error: {problem}")
         )
     return lines
 
 
 def _annotation(level: str, run: str, message: str) -> str:
-    data = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::{level} title=ilab-gitops results sync ({run})::{data}"
+    return ghtext.annotation(level, message, title=f"ilab-gitops results sync ({run})")

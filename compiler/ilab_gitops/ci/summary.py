@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ilab_gitops import ghtext
 from ilab_gitops.ci import markdown as md
 from ilab_gitops.results import RunResults
 
@@ -19,23 +20,23 @@ def candidate_model(results: RunResults) -> str:
         url = model.huggingFaceUrl or f"https://huggingface.co/{model.huggingFaceRepo}" + (
             f"/tree/{model.huggingFaceRevision}" if model.huggingFaceRevision else ""
         )
-        shown = md.link(label, url)
+        shown = ghtext.link(label, url)
     else:
-        shown = md.code(model.s3Uri)
+        shown = ghtext.code(model.s3Uri)
     best = results.mtBench
     return (
-        f"{shown} (checkpoint {md.code(results.candidateCheckpoint)}, "
+        f"{shown} (checkpoint {ghtext.code(results.candidateCheckpoint)}, "
         f"MT-Bench {md.score(best.bestScore, MT_DIGITS)})"
     )
 
 
 def model_lines(results: RunResults) -> list[str]:
     lines = [
-        f"- **Base model:** {md.code(results.baseModel)}",
+        f"- **Base model:** {ghtext.code(results.baseModel)}",
         f"- **Candidate model:** {candidate_model(results)}",
     ]
     if results.model.huggingFaceRepo:
-        lines.append(f"- **Stored at:** {md.code(results.model.s3Uri)}")
+        lines.append(f"- **Stored at:** {ghtext.code(results.model.s3Uri)}")
     return lines
 
 

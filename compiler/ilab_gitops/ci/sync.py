@@ -1,12 +1,18 @@
 """`results sync`: report every finished run on GitHub and in the runs repo, once.
 
 For each run with a results.json that differs from `results/<run>.json` on the runs repo's
-branch: comment on each taxonomy pull request (found again by a hidden marker and edited in
-place), label them, create or update the run's release, then commit `results/<run>.json`
-and the CHANGELOG.md entry. That commit comes last and marks the run as reported, so a run
-with any failure is simply done again by the next sync; every step first looks at what
-exists and writes only what differs, so repeating it neither duplicates nor loses anything.
+branch: comment on each taxonomy pull request (found again by its author, the identity doing
+the sync, and the hidden marker, and edited in place), label them, create or update the
+run's release, then commit `results/<run>.json` and the CHANGELOG.md entry. That commit
+comes last and marks the run as reported, so a run with any failure is simply done again by
+the next sync; every step first looks at what exists and writes only what differs, so
+repeating it neither duplicates nor loses anything.
 A rate limit stops all GitHub calls for the rest of the sync.
+
+Anyone can post a comment that starts with the marker, so only comments by the sync's own
+identity count as ours: the configured `comment_author`, else the token's login from
+GET /user, looked up once (a GitHub App installation token cannot read /user; configure its
+`<app-slug>[bot]` login). Marked comments of others are never edited or deleted.
 """
 
 from __future__ import annotations
@@ -70,8 +76,35 @@ class Target:
 class SyncOptions:
     links: Links
     labels: tuple[str, ...] = ()
+    #: The login whose marked comments are ours; None: the taxonomy token's login (GET /user).
     comment_author: str | None = None
     dry_run: bool = False
+
+
+class _Author:
+    """Who the sync comments as: configured, or looked up once when first needed."""
+
+    def __init__(self, github: GitHubPort, configured: str | None) -> None:
+        self._github = github
+        self._login = configured or None
+        self._problem: str | None = None
+
+    def login(self) -> str:
+        """The login; raises `GitHubError` (always the same) when it cannot be known."""
+        if self._login is None and self._problem is None:
+            try:
+                self._login = self._github.login()
+            except RateLimited:
+                raise
+            except GitHubError as err:
+                self._problem = (
+                    f"cannot tell which results comments are ours: GET /user failed ({err}); "
+                    "set --comment-author (ILAB_COMMENT_AUTHOR) to the login that posts them, "
+                    "e.g. my-app[bot] for a GitHub App"
+                )
+        if self._login is None:
+            raise GitHubError(self._problem or "no comment author")
+        return self._login
 
 
 @dataclass
@@ -146,13 +179,14 @@ def sync(targets: Sequence[Target], services: Services, options: SyncOptions) ->
             continue
         fresh.append((target, results, entry))
     history: dict[str, RunResults] = {**committed, **{r.run: r for _, r, _ in fresh}}
+    author = _Author(services.taxonomy, options.comment_author)
     for target, results, entry in sorted(fresh, key=lambda f: finish_order(f[1])):
         if report.rate_limited is not None:
             entry.status = "deferred"
             entry.problems.append("not attempted: GitHub rate limit reached earlier")
             continue
         try:
-            _RunReporter(services, options, entry).report(target, results, history)
+            _RunReporter(services, options, entry, author).report(target, results, history)
         except RateLimited as err:
             report.rate_limited = err
             entry.status = "deferred"
@@ -206,10 +240,13 @@ def _same(a: str, b: str) -> bool:
 class _RunReporter:
     """Reports one run; every write is preceded by a look at what exists."""
 
-    def __init__(self, services: Services, options: SyncOptions, entry: RunReport) -> None:
+    def __init__(
+        self, services: Services, options: SyncOptions, entry: RunReport, author: _Author
+    ) -> None:
         self.services = services
         self.options = options
         self.entry = entry
+        self.author = author
 
     def report(
         self, target: Target, results: RunResults, history: Mapping[str, RunResults]
@@ -256,10 +293,15 @@ class _RunReporter:
             return PullRequest(repo, number, url, state="unknown")
 
     def _ours(self, pr: PullRequest, run: str) -> list[Comment]:
-        author = self.options.comment_author
+        """Marked comments of `run` by our own login (logins compare case-insensitively)."""
+        login = self.author.login().casefold()
         found = self.services.taxonomy.marker_comments(pr.repo, pr.number, marker(run))
         return sorted(
-            (c for c in found if is_marked(c.body, run) and author in (None, c.author)),
+            (
+                c
+                for c in found
+                if is_marked(c.body, run) and c.author is not None and c.author.casefold() == login
+            ),
             key=lambda c: c.id,
         )
 

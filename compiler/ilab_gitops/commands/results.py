@@ -12,6 +12,11 @@ Settings from the environment (secrets never appear as flags):
   GITHUB_TOKEN           runs repo: releases (contents: write); push uses the checkout
   ILAB_TAXONOMY_TOKEN    taxonomy repo: comments and labels (pull-requests: write, issues:
                          write); defaults to GITHUB_TOKEN when the PRs live in the runs repo
+  ILAB_COMMENT_AUTHOR    the login of that token (--comment-author); looked up with
+                         GET /user when unset, which a GitHub App installation token cannot
+                         do: set it to `<app-slug>[bot]` then. Under GitHub Actions without
+                         ILAB_TAXONOMY_TOKEN the comments are posted with the workflow's
+                         token, so the default is github-actions[bot]
 
 Exit codes: 0 everything reported (or nothing to do), 1 some work failed or was deferred
 (the next sync retries it), 2 invalid input or settings, 3 internal error.
@@ -27,6 +32,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ilab_gitops.ghtext import line
+
 if TYPE_CHECKING:
     from ilab_gitops.ci.locations import Links
     from ilab_gitops.ci.ports import PullRequest
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INVALID = 0, 1, 2
 DEFAULT_AUTHOR = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+#: Who comments with a workflow's GITHUB_TOKEN (an installation token: GET /user is refused).
+ACTIONS_LOGIN = "github-actions[bot]"
 
 
 class ReportFormat(StrEnum):
@@ -73,8 +82,12 @@ RenderedOption = Annotated[
 ]
 
 
+def _in_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"ilab-gitops: {message}", err=True)
+    typer.echo(line(f"ilab-gitops: {message}"), err=True)
     return typer.Exit(EXIT_INVALID)
 
 
@@ -135,7 +148,13 @@ def sync_command(
     ] = None,
     comment_author: Annotated[
         str | None,
-        typer.Option("--comment-author", help="Only edit marked comments by this login."),
+        typer.Option(
+            "--comment-author",
+            envvar="ILAB_COMMENT_AUTHOR",
+            help="Login that posts the results comments (only its marked comments are edited);"
+            " default: the taxonomy token's login (GET /user). Set it for a GitHub App"
+            " installation token, e.g. my-app[bot].",
+        ),
     ] = None,
     rendered: RenderedOption = "rendered",
     git_author: Annotated[
@@ -171,7 +190,7 @@ def sync_command(
     ws = _load(paths, environments)
     targets, problems = _targets(ws, server_url)
     for problem in problems:
-        typer.echo(f"ilab-gitops: {problem}", err=True)
+        typer.echo(line(f"ilab-gitops: {problem}"), err=True)
 
     from ilab_gitops.ci.git_store import GitRunsRepo
     from ilab_gitops.ci.github_api import PyGithubClient
@@ -182,6 +201,8 @@ def sync_command(
 
     runs_token = os.environ.get("GITHUB_TOKEN") or None
     taxonomy_token = os.environ.get("ILAB_TAXONOMY_TOKEN") or runs_token
+    if not comment_author and not os.environ.get("ILAB_TAXONOMY_TOKEN") and _in_actions():
+        comment_author = ACTIONS_LOGIN  # the workflow's own token comments
     runs_github = client(runs_token)
     try:
         services = Services(
@@ -201,7 +222,7 @@ def sync_command(
     report = sync(targets, services, options)
     resolved = fmt.value
     if fmt is ReportFormat.auto:
-        resolved = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+        resolved = "github" if _in_actions() else "text"
     sys.stderr.write(format_report(report, "github" if resolved == "github" else "text"))
     if not ws.ok or problems:
         raise typer.Exit(EXIT_INVALID)
@@ -337,7 +358,7 @@ def _pull_requests(
         except NotFound:
             found.append(PullRequest(repo, number, links.pull_request(repo, number), "missing"))
         except GitHubError as err:
-            typer.echo(f"ilab-gitops: warning: #{number}: {err}", err=True)
+            typer.echo(line(f"ilab-gitops: warning: #{number}: {err}"), err=True)
             found.append(unknown(number))
     return found
 

@@ -5,16 +5,17 @@ Forbidden changes come first, then invalid files, environment changes (the platf
 owners' approval), an overview table, one collapsed section
 per changed run and the list of unchanged runs. GitHub rejects comments over 65,536
 characters, so the body is cut at whole sections (long plain lists at whole lines) below a
-budget, and ends with a pointer to the full report kept as a workflow artifact.
+budget, and ends with a pointer to the full report kept as a workflow artifact. File names,
+field values and messages come from the PR: they go through `ilab_gitops.ghtext`.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ilab_gitops import ghtext
 from ilab_gitops.diagnostics import Diagnostic
 from ilab_gitops.repo.classify import DiffReport, RunDiff
 from ilab_gitops.repo.envdiff import EnvDiff
@@ -28,7 +29,6 @@ GITHUB_LIMIT = 65_536
 DEFAULT_BUDGET = 64_000
 ARTIFACT = "ilab-pr-summary"
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _ACTIONS = {"run": "runs", "rerun": "re-runs", "untouched": "untouched", "pruned": "pruned"}
 
 
@@ -37,19 +37,14 @@ def size(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def code(text: str, limit: int = 120) -> str:
+def code(text: str, limit: int = 120, *, cell: bool = False) -> str:
     """`text` as an inline code span, whatever it contains (user values included)."""
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    if "`" not in text:
-        return f"`{text}`"
-    return f"`` {text.replace('``', '` `')} ``"
+    return ghtext.code(text, limit, cell=cell)
 
 
 def plain(text: str) -> str:
-    """`text` as Markdown prose: no HTML, no formatting, no table breaks."""
-    return html.escape(_MD_SPECIAL.sub(r"\\\1", " ".join(text.split())), quote=False)
+    """`text` as Markdown prose: no HTML, links, mentions, formatting or table breaks."""
+    return ghtext.text(text, None)
 
 
 @dataclass(frozen=True)
@@ -63,14 +58,14 @@ def _diagnostic(d: Diagnostic) -> str:
     return f"- {code(f'{d.path}:{d.line}:{d.column}')} **{d.code}**{field}: {plain(d.message)}"
 
 
-def _change_label(run: RunDiff) -> str:
+def _change_label(run: RunDiff, *, cell: bool = True) -> str:
     first = run.first_rerun
     label = {
         "new": "new",
         "removed": "removed",
         "invalid": "invalid",
         "unchanged": "no re-run",
-        "rerun": f"re-run from {code(first.step_id)}" if first else "re-run",
+        "rerun": f"re-run from {code(first.step_id, cell=cell)}" if first else "re-run",
     }[run.change]
     return f"**forbidden** ({label})" if run.violations else label
 
@@ -79,8 +74,9 @@ def _step_list(steps: Sequence[StepDiff]) -> str:
     if not steps:
         return "-"
     if len(steps) > 2:
-        return f"{code(steps[0].step_id)} ... {code(steps[-1].step_id)} ({len(steps)})"
-    return ", ".join(code(s.step_id) for s in steps)
+        first, last = code(steps[0].step_id, cell=True), code(steps[-1].step_id, cell=True)
+        return f"{first} ... {last} ({len(steps)})"
+    return ", ".join(code(s.step_id, cell=True) for s in steps)
 
 
 def _object_counts(run: RunDiff) -> str:
@@ -104,7 +100,7 @@ def _overview(runs: Sequence[RunDiff]) -> Block:
     ]
     for run in runs:
         lines.append(
-            f"| {code(run.run)} | {_change_label(run)} | "
+            f"| {code(run.run, cell=True)} | {_change_label(run)} | "
             f"{_step_list(run.steps_with('run', 'rerun'))} | "
             f"{_step_list(run.steps_with('untouched'))} | {_object_counts(run)} |"
         )
@@ -112,12 +108,12 @@ def _overview(runs: Sequence[RunDiff]) -> Block:
 
 
 def _step_row(step: StepDiff) -> str:
-    name = code(step.name or step.previous or "")
+    name = code(step.name or step.previous or "", cell=True)
     if step.name and step.previous and step.name != step.previous:
-        name += f" (was {code(step.previous)})"
+        name += f" (was {code(step.previous, cell=True)})"
     summary = objects_summary(step.objects) or "-"
     return (
-        f"| {step.index + 1:02d} | {code(step.step_id)} | {_ACTIONS[step.action]} | "
+        f"| {step.index + 1:02d} | {code(step.step_id, cell=True)} | {_ACTIONS[step.action]} | "
         f"{name} | {summary} |"
     )
 
@@ -134,8 +130,8 @@ def _objects(run: RunDiff) -> list[str]:
 
 def _details(run: RunDiff) -> Block:
     lines = [
-        f"<details><summary><code>{html.escape(run.run)}</code>: "
-        f"{html.escape(re.sub(r'[`*]', '', _change_label(run)))}</summary>",
+        f"<details><summary><code>{ghtext.html(run.run)}</code>: "
+        f"{ghtext.html(re.sub(r'[`*]', '', _change_label(run, cell=False)))}</summary>",
         "",
         f"File: {code(run.path)}",
     ]
@@ -262,7 +258,7 @@ def blocks(report: DiffReport) -> list[Block]:
 def _pointer(shown: int, total: int, details_url: str | None) -> str:
     where = f"the `{ARTIFACT}` artifact"
     if details_url:
-        where += f" of [this workflow run]({details_url})"
+        where += f" of {ghtext.link('this workflow run', details_url)}"
     return (
         f"---\n**Truncated**: {shown} of {total} sections shown (GitHub comments hold at most "
         f"{GITHUB_LIMIT:,} characters). The full report is in {where}: "

@@ -2,6 +2,7 @@
 
 Forbidden changes and invalid files are diagnostics, printed by the CLI in the usual
 `file:line:col` (or GitHub annotation) format; these renderings describe what happens per run.
+Text lines quote paths and field values from the PR: each goes through `ghtext.line`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ilab_gitops import ghtext
 from ilab_gitops.repo.classify import DiffReport, Reason, RunDiff
 from ilab_gitops.repo.envdiff import EnvDiff, Setting
 from ilab_gitops.repo.fielddiff import MISSING, show_value
@@ -72,7 +74,7 @@ def as_text(report: DiffReport) -> str:
         ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "invalid")
         + f" (working tree against {report.base})"
     )
-    return "\n".join(lines) + "\n"
+    return "".join(ghtext.line(line) + "\n" for line in lines)
 
 
 def _environment_text(environments: tuple[EnvDiff, ...]) -> list[str]:

@@ -30,7 +30,7 @@ def test_comment_shows_only_the_prs_own_questions() -> None:
     assert qna_path(1) in body and qna_path(2) not in body
     assert "| MT-Bench-Branch | 5.00 | 6.00 | +1.00 |" in body
     assert "| MMLU-Branch | 0.500 | 0.600 | +0.100 |" in body
-    assert "| 1 | What is 1? | 3.00 | 8.00 | +5.00 |" in body
+    assert "| 1 | What is 1\\? | 3.00 | 8.00 | +5.00 |" in body
     assert "[all results](https://github.com/org/runs/blob/main/results/r1.json)" in body
 
 

@@ -47,7 +47,9 @@ def test_notes_compare_with_base_and_previous_release() -> None:
         f"| `{qna_path(1)}` | [#1](https://github.com/org/taxonomy/pull/1) | "
         "4.00 → 7.00 (+3.00) | 0.400 → 0.500 (+0.100) |"
     ) in notes
-    assert "[example-org/granite-7b-lab@&#8203;release-new](https://huggingface.co/" in notes
+    assert (
+        "[example\\-org\\/granite\\-7b\\-lab\\@\u200brelease\\-new](https://huggingface.co/"
+    ) in notes
 
 
 def test_unknown_and_missing_prs_are_listed_by_link() -> None:

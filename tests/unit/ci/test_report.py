@@ -28,7 +28,7 @@ def test_text_report() -> None:
         "  note: #2: pull request not found in o/t; skipped\n"
         "b: pending (no results yet at s3://b/k)\n"
         "c: deferred\n"
-        "  error: GitHub rate limit: GitHub API 403: slow\ndown\n"
+        "  error: GitHub rate limit: GitHub API 403: slow\\x0adown\n"
         "results sync: 1 reported, 1 pending, 1 deferred; GitHub rate limit reached "
         "(retry after 60 s); the next sync retries what is left\n"
     )
@@ -39,7 +39,7 @@ def test_github_report_uses_annotations() -> None:
     assert "::notice title=ilab-gitops results sync (a)::#2: pull request not found" in text
     assert (
         "::error title=ilab-gitops results sync (c)::GitHub rate limit: GitHub API 403: "
-        "slow%0Adown\n"
+        "slow\\x0adown\n"
     ) in text
 
 

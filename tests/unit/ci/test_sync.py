@@ -41,6 +41,14 @@ class MemoryGitHub:
     writes: list[str] = field(default_factory=list)
     race_release: bool = False
     next_id: int = 100
+    identity: str | None = "bot"  # None: GET /user is refused (a GitHub App token)
+    logins: int = 0
+
+    def login(self) -> str:
+        self.logins += 1
+        if self.identity is None:
+            raise GitHubError("GitHub API 403: Resource not accessible by integration", 403)
+        return self.identity
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         return PullRequest(
@@ -190,6 +198,60 @@ def test_comment_author_filter_ignores_marked_comments_of_others() -> None:
     assert sync([_target("r1")], services, options).complete
     assert next((c.id, c.author) for c in github.comments[1]) == (5, "mallory")
     assert github.writes[0] == "create 1"
+
+
+def test_marked_comments_of_others_are_ignored_with_the_looked_up_login() -> None:
+    github, _, _, services = _world(make_results("r1", [1, 2]))
+    github.comments[1] = [Comment(5, marker("r1") + "\nspoof", "mallory")]
+    github.comments[2] = [Comment(6, marker("r1") + "\nspoof", "mallory")]
+    assert sync([_target("r1")], services, OPTIONS).complete
+    assert github.logins == 1  # looked up once for the whole sync
+    for number, spoof in ((1, 5), (2, 6)):
+        first, ours = github.comments[number]
+        assert (first.id, first.author, first.body) == (spoof, "mallory", marker("r1") + "\nspoof")
+        assert ours.author == "bot" and ours.body.startswith(marker("r1") + "\n### ")
+    assert github.writes[:2] == ["create 1", "create 2"]
+
+
+def test_our_comment_is_updated_even_when_someone_else_marked_one_first() -> None:
+    github, _, _, services = _world(make_results("r1", [1]))
+    github.comments[1] = [
+        Comment(5, marker("r1") + "\nspoof", "mallory"),
+        Comment(9, marker("r1") + "\nold", "Bot"),  # logins compare case-insensitively
+    ]
+    assert sync([_target("r1")], services, OPTIONS).complete
+    assert [w for w in github.writes if "release" not in w] == ["update 9"]
+    assert github.comments[1][0].body == marker("r1") + "\nspoof"
+
+
+def test_without_a_login_no_comment_is_touched_and_the_run_is_retried() -> None:
+    github, _, repo, services = _world(make_results("r1", [1]))
+    github.identity = None
+    github.comments[1] = [Comment(5, marker("r1") + "\nspoof", "mallory")]
+    report = sync([_target("r1")], services, OPTIONS)
+    (entry,) = report.runs
+    assert entry.status == "failed" and not report.complete
+    assert entry.problems == [
+        "#1 comment: cannot tell which results comments are ours: GET /user failed (GitHub API "
+        "403: Resource not accessible by integration); set --comment-author "
+        "(ILAB_COMMENT_AUTHOR) to the login that posts them, e.g. my-app[bot] for a GitHub App"
+    ]
+    assert [w for w in github.writes if "release" not in w] == [] and repo.commits == 0
+
+
+def test_an_empty_configured_login_means_look_it_up() -> None:
+    github, _, _, services = _world(make_results("r1", [1]))
+    options = SyncOptions(OPTIONS.links, comment_author="")
+    assert sync([_target("r1")], services, options).complete
+    assert github.logins == 1 and github.comments[1][0].author == "bot"
+
+
+def test_a_configured_login_is_used_without_a_lookup() -> None:
+    github, _, _, services = _world(make_results("r1", [1]))
+    github.identity = None
+    options = SyncOptions(OPTIONS.links, comment_author="bot")
+    assert sync([_target("r1")], services, options).complete
+    assert github.logins == 0 and github.writes[0] == "create 1"
 
 
 def test_a_release_created_concurrently_is_updated_not_duplicated() -> None:

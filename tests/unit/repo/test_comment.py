@@ -55,9 +55,10 @@ def test_unchanged_runs_are_only_listed(tmp_path: Path) -> None:
 
 
 def test_user_text_cannot_inject_markdown_or_html() -> None:
-    assert code("a`b") == "`` a`b ``"
+    assert code("a`b") == "``a`b``"
     assert code("x\n## heading") == "`x ## heading`"
-    assert plain("<img src=x> | **b**") == "&lt;img src=x&gt; \\| \\*\\*b\\*\\*"
+    assert code("a|b", cell=True) == "`a\\|b`"
+    assert plain("<img src=x> | **b**") == "\\<img src\\=x\\> \\| \\*\\*b\\*\\*"
     reason = Reason("spec", "spec.x", "</details><script>", "`y`", "")
     run = RunDiff("granite-a", "runs/a.yaml", "rerun", reasons=(reason,))
     body = pr_comment(DiffReport("main", (run,)))
