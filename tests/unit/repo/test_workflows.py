@@ -339,8 +339,7 @@ def _requirements(text: str) -> dict[str, list[str]]:
     """Lock file -> {name: [sha256, ...]} (pip's hash-checking format)."""
     found: dict[str, list[str]] = {}
     for entry in text.replace("\\\n", " ").splitlines():
-        entry = entry.split("#", 1)[0] if entry.lstrip().startswith("#") else entry
-        if not entry.strip():
+        if not entry.strip() or entry.lstrip().startswith("#"):
             continue
         name = re.split(r"[=<>;\s\[]", entry.strip(), maxsplit=1)[0].lower().replace("_", "-")
         found[name] = re.findall(r"--hash=sha256:([0-9a-f]{64})", entry)
