@@ -347,21 +347,32 @@ def _requirements(text: str) -> dict[str, list[str]]:
 
 
 def test_the_lock_pins_every_dependency_with_hashes() -> None:
-    """Every runtime dependency of ilab-gitops[repo] and the build backend, each with hashes."""
+    """Every runtime dependency of ilab-gitops[repo] and the build backend, pinned within
+    pyproject's bounds, each with hashes. A failure here means: run `make lock`."""
     import tomllib
 
-    locked = _requirements(LOCK.read_text())
+    from packaging.requirements import Requirement
+
+    text = LOCK.read_text()
+    locked = _requirements(text)
     assert locked and all(hashes for hashes in locked.values()), locked
-    assert all("==" in line for line in LOCK.read_text().splitlines() if line[:1].isalpha())
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, flags=re.MULTILINE))
+    assert {n.lower().replace("_", "-") for n in pins} == set(locked)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wanted = [
         *project["project"]["dependencies"],
         *project["project"]["optional-dependencies"]["repo"],
         *project["build-system"]["requires"],
     ]
-    names = {re.split(r"[=<>\[ ]", w, maxsplit=1)[0].lower() for w in wanted}
-    assert names <= set(locked), names - set(locked)
-    assert "make lock" in LOCK.read_text().splitlines()[1]
+    versions = {n.lower().replace("_", "-"): v for n, v in pins.items()}
+    for line in wanted:
+        requirement = Requirement(line)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in versions, f"{name} is not in the lock: run `make lock`"
+        assert requirement.specifier.contains(versions[name], prereleases=True), (
+            f"lock pins {name}=={versions[name]}, outside {line!r}: run `make lock`"
+        )
+    assert "make lock" in text.splitlines()[1]
 
 
 def _install_script(reusable: dict[str, dict[str, Any]]) -> str:
