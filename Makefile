@@ -114,6 +114,8 @@ $(WHEELHOUSE): .github/install/requirements.txt $(BIN)/activate
 # downloads its binary at build time), both pinned in the dev extra. actionlint also runs
 # shellcheck on every run: script when shellcheck is on PATH (.ci/run installs Debian's).
 lint-workflows: $(VENV)/.dev
+	@if [ -n "$$CI" ] && ! command -v shellcheck >/dev/null; then \
+	  echo "lint-workflows: shellcheck is required under CI (apt-get install shellcheck)"; exit 1; fi
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BIN)/ilab-gitops init "$$tmp/runs-repo" \
 	  --workflows "instructlab/ilab-gitops@$$(git rev-parse HEAD)" >/dev/null && \
