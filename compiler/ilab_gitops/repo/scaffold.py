@@ -91,7 +91,7 @@ def package_from_direct_url(text: str | None) -> str | None:
 
 
 def default_package() -> str:
-    """What the workflows install when `--package` is not given.
+    """What the runs repo README tells people to install when `--package` is not given.
 
     Derived from the installed distribution: a git install (PEP 610 `direct_url.json`) pins
     its own commit; otherwise the project at `DEFAULT_WORKFLOWS_SHA`, the commit of this
@@ -117,7 +117,7 @@ class InitOptions:
     repo_url: str | None = None
     environment: str = DEFAULT_ENVIRONMENT
     workflows: str = DEFAULT_WORKFLOWS  # owner/name@sha of the reusable workflows
-    package: str = field(default_factory=default_package)  # what the workflows pip-install
+    package: str = field(default_factory=default_package)  # the README's install line
     owners: str | None = None  # @org/team owning environments/, .github/, bootstrap/
 
 

@@ -5,8 +5,10 @@ Workflow files are read with the project's YAML 1.2 loader, so `on:` stays a str
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from tests.conftest import ROOT
 
 REUSABLE = ROOT / ".github" / "workflows"
 NAMES = ("ilab-validate.yml", "ilab-pr-comment.yml", "ilab-render.yml")
+SHA = "0123456789abcdef0123456789abcdef01234567"
+LOCK = ROOT / ".github" / "install" / "requirements.txt"
 PINNED = re.compile(
     r"uses: actions/[a-z-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+"
     r"(  # zizmor: ignore\[[a-z-]+\])?$"  # a reviewed exception for the zizmor linter
@@ -39,12 +43,9 @@ def reusable() -> dict[str, dict[str, Any]]:
     return {n: load((REUSABLE / n).read_text(), n) for n in names}
 
 
-CALLER_SHA = "0123456789abcdef0123456789abcdef01234567"  # init refuses tags: they can move
-
-
 @pytest.fixture(scope="module")
 def callers() -> dict[str, dict[str, Any]]:
-    files = plan(InitOptions(workflows=f"acme/ilab-gitops@{CALLER_SHA}"))
+    files = plan(InitOptions(workflows=f"acme/ilab-gitops@{SHA}"))
     prefix = ".github/workflows/"
     return {p[len(prefix) :]: load(t, p) for p, t in files.items() if p.startswith(prefix)}
 
@@ -126,7 +127,10 @@ def test_render_mode_selects_the_job(reusable: dict[str, dict[str, Any]]) -> Non
     assert jobs["check"]["if"] == "inputs.mode == 'check'"
     assert jobs["commit"]["if"].startswith("inputs.mode == 'commit'")
     assert "render --check --prune" in " ".join(scripts({"jobs": {"c": jobs["check"]}}))
-    assert "git push origin" in scripts({"jobs": {"c": jobs["commit"]}})[-1]
+    assert (
+        'authed push --quiet origin "HEAD:$GITHUB_REF"'
+        in scripts({"jobs": {"c": jobs["commit"]}})[-1]
+    )
 
 
 def test_no_expression_is_expanded_inside_a_script(reusable: dict[str, dict[str, Any]]) -> None:
@@ -139,7 +143,8 @@ def test_no_expression_is_expanded_inside_a_script(reusable: dict[str, dict[str,
 def test_actions_are_pinned_to_a_commit() -> None:
     """A tag can be moved by whoever controls the action; a commit sha cannot."""
     for name in sorted(p.name for p in REUSABLE.glob("ilab-*.yml")):
-        lines = [line for line in (REUSABLE / name).read_text().splitlines() if "uses:" in line]
+        text = (REUSABLE / name).read_text()
+        lines = [line for line in text.splitlines() if re.match(r"\s*(- )?uses:", line)]
         assert lines, name
         for line in lines:
             assert PINNED.search(line), line
@@ -183,7 +188,7 @@ def test_callers_use_the_reusable_workflows(
         [job] = workflow["jobs"].values()
         repo, _, ref = job["uses"].partition("/.github/workflows/")
         target, _, version = ref.partition("@")
-        assert (repo, version) == ("acme/ilab-gitops", CALLER_SHA)
+        assert (repo, version) == ("acme/ilab-gitops", SHA)
         called = reusable[target]
         assert set(job.get("with", {})) <= set(called["on"]["workflow_call"]["inputs"])
         granted = workflow["permissions"]
@@ -219,3 +224,176 @@ def test_caller_triggers(callers: dict[str, dict[str, Any]]) -> None:
 def test_workflow_files_end_with_a_newline() -> None:
     for path in [*(REUSABLE / n for n in NAMES)]:
         assert Path(path).read_text().endswith("\n")
+
+
+# --- a hostile pull request: nothing from its tree runs --------------------------------------
+
+
+def _is_checkout(step: dict[str, Any]) -> bool:
+    return str(step.get("uses", "")).startswith("actions/checkout@")
+
+
+def _install_step(job: dict[str, Any]) -> dict[str, Any] | None:
+    found = [s for s in job.get("steps", []) if "install.sh" in s.get("run", "")]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_the_tool_is_installed_before_any_checkout_from_runner_temp(
+    reusable: dict[str, dict[str, Any]],
+) -> None:
+    """The install sees no file of the PR; the tool comes from the pinned commit only."""
+    installing = []
+    for name, workflow in reusable.items():
+        for job_name, job in workflow["jobs"].items():
+            install = _install_step(job)
+            if install is None:
+                assert not any("ilab-gitops" in s.get("run", "") for s in job.get("steps", []))
+                continue
+            installing.append(f"{name}:{job_name}")
+            job_steps = job["steps"]
+            checkouts = [i for i, s in enumerate(job_steps) if _is_checkout(s)]
+            assert checkouts and job_steps.index(install) < min(checkouts), (name, job_name)
+            assert install["working-directory"] == "${{ runner.temp }}"
+            assert install["env"] == {
+                "ILAB_REPOSITORY": "${{ inputs.ilab-repository }}",
+                "ILAB_REF": "${{ inputs.ilab-ref }}",
+            }
+            script = install["run"]
+            assert '[[ "$ILAB_REF" =~ ^[0-9a-f]{40}$ ]]' in script  # a tag or branch is refused
+            assert '"$src/.github/install/install.sh" "$src" "$RUNNER_TEMP/ilab-gitops"' in script
+    assert installing == [
+        "ilab-render.yml:check",
+        "ilab-render.yml:commit",
+        "ilab-results-sync.yml:sync",
+        "ilab-validate.yml:validate",
+    ]
+
+
+def test_no_script_installs_or_runs_python_from_the_checkout(
+    reusable: dict[str, dict[str, Any]],
+) -> None:
+    """No `pip install` or `python -m` where the working directory is the PR checkout."""
+    for name, workflow in reusable.items():
+        for script in scripts(workflow):
+            assert "pip" not in script, name
+            assert not re.search(r"\bpython3?\b", script), name
+    text = (ROOT / ".github" / "install" / "install.sh").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    pythons = re.findall(r"(?:python3?\}?|bin/python\"?) (-\S+)", code)
+    assert pythons and set(pythons) == {"-I"}, pythons
+    assert "--require-hashes -r" in text and "--no-index --no-build-isolation" in text
+
+
+def test_every_checkout_drops_its_credentials(reusable: dict[str, dict[str, Any]]) -> None:
+    for name, workflow in reusable.items():
+        for step in steps(workflow):
+            if _is_checkout(step):
+                assert step["with"]["persist-credentials"] is False, name
+    for name in ("ilab-render.yml", "ilab-results-sync.yml"):
+        assert "zizmor: ignore" not in (REUSABLE / name).read_text()
+
+
+def test_tokens_reach_git_only_through_the_environment(
+    reusable: dict[str, dict[str, Any]],
+) -> None:
+    """The pushing steps hand git the token via GIT_CONFIG_*, never via .git/config."""
+    commit = reusable["ilab-render.yml"]["jobs"]["commit"]["steps"][-1]
+    assert commit["env"]["PUSH_TOKEN"] == "${{ github.token }}"
+    assert "env -u PUSH_TOKEN ilab-gitops render" in commit["run"]
+    sync = next(
+        s
+        for s in reusable["ilab-results-sync.yml"]["jobs"]["sync"]["steps"]
+        if "env" in s and "GITHUB_TOKEN" in s["env"]
+    )
+    for step in (commit, sync):
+        assert 'echo "::add-mask::$auth"' in step["run"]
+        assert 'GIT_CONFIG_KEY_0="http.$GITHUB_SERVER_URL/.extraheader"' in step["run"]
+        assert "git config" not in step["run"]
+
+
+def test_render_push_retries_a_bounded_number_of_times(
+    reusable: dict[str, dict[str, Any]],
+) -> None:
+    commit = reusable["ilab-render.yml"]["jobs"]["commit"]["steps"][-1]
+    assert commit["env"]["TRIES"] == "5"
+    script = commit["run"]
+    assert 'for try in $(seq 1 "$TRIES"); do' in script
+    assert "git reset --quiet --hard FETCH_HEAD" in script
+    assert script.rstrip().endswith("exit 1")
+
+
+def test_callers_pin_the_same_commit_they_install(callers: dict[str, dict[str, Any]]) -> None:
+    for name, workflow in callers.items():
+        [job] = workflow["jobs"].values()
+        repo, _, ref = job["uses"].partition("/.github/workflows/")
+        assert ref.endswith(f"@{SHA}"), name
+        assert workflow["cache-mode"] == "none", name
+        if name == "pr-comment.yml":
+            continue  # installs nothing
+        assert job["with"]["ilab-repository"] == repo, name
+        assert job["with"]["ilab-ref"] == SHA, name
+
+
+def _requirements(text: str) -> dict[str, list[str]]:
+    """Lock file -> {name: [sha256, ...]} (pip's hash-checking format)."""
+    found: dict[str, list[str]] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        if not entry.strip() or entry.lstrip().startswith("#"):
+            continue
+        name = re.split(r"[=<>;\s\[]", entry.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        found[name] = re.findall(r"--hash=sha256:([0-9a-f]{64})", entry)
+    return found
+
+
+def test_the_lock_pins_every_dependency_with_hashes() -> None:
+    """Every runtime dependency of ilab-gitops[repo] and the build backend, pinned within
+    pyproject's bounds, each with hashes. A failure here means: run `make lock`."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    text = LOCK.read_text()
+    locked = _requirements(text)
+    assert locked and all(hashes for hashes in locked.values()), locked
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, flags=re.MULTILINE))
+    assert {n.lower().replace("_", "-") for n in pins} == set(locked)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["repo"],
+        *project["build-system"]["requires"],
+    ]
+    versions = {n.lower().replace("_", "-"): v for n, v in pins.items()}
+    for line in wanted:
+        requirement = Requirement(line)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in versions, f"{name} is not in the lock: run `make lock`"
+        assert requirement.specifier.contains(versions[name], prereleases=True), (
+            f"lock pins {name}=={versions[name]}, outside {line!r}: run `make lock`"
+        )
+    assert "make lock" in text.splitlines()[1]
+
+
+def _install_script(reusable: dict[str, dict[str, Any]]) -> str:
+    job = reusable["ilab-validate.yml"]["jobs"]["validate"]
+    step = _install_step(job)
+    assert step is not None
+    return str(step["run"])
+
+
+@pytest.mark.parametrize("ref", ["v1.0.0", "main", SHA[:12], SHA.upper(), SHA + "0"])
+def test_install_refuses_anything_but_a_commit_sha(
+    reusable: dict[str, dict[str, Any]], tmp_path: Path, ref: str
+) -> None:
+    done = subprocess.run(
+        ["bash", "-e", "-c", _install_script(reusable)],
+        env={"PATH": os.environ["PATH"], "ILAB_REF": ref, "RUNNER_TEMP": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stdout.startswith("::error::ilab-ref must be the full commit SHA")
+    assert list(tmp_path.iterdir()) == []
