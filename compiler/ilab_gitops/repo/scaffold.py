@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ilab_gitops import __version__, yaml_emit
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.render import INDEX_FILE, merge_tree
+from ilab_gitops.render import INDEX_FILE, merge_tree, run_folder
 from ilab_gitops.sources import LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
@@ -142,7 +142,9 @@ def _bootstrap(engine: str, repo_url: str, env: Environment) -> str:
             "# existing argocd-cm instead of replacing it:\n"
             "#   kubectl apply --server-side --field-manager=ilab-gitops -f bootstrap/argocd.yaml\n"
         )
-        objects = argocd_bootstrap(repo_url, namespace=env.spec.namespace)
+        objects = argocd_bootstrap(
+            repo_url, namespace=env.spec.namespace, environment=env.metadata.name
+        )
     else:
         flux = env.spec.flux
         head = (
@@ -154,6 +156,7 @@ def _bootstrap(engine: str, repo_url: str, env: Environment) -> str:
             rendered_path=flux.renderedPath,
             namespace=flux.namespace,
             source_name=flux.sourceName,
+            environment=env.metadata.name,
         )
     return head + yaml_emit.dump_all(objects)
 
@@ -163,10 +166,12 @@ def _bootstrap_readme(engines: Iterable[str]) -> str:
         "argocd": "Argo CD: `kubectl apply --server-side --field-manager=ilab-gitops -f "
         "bootstrap/argocd.yaml` adds the health checks Argo CD needs to wait for training "
         "jobs, an AppProject limited to this repository and the kinds runs use, and an "
-        "ApplicationSet with one Application per `rendered/<run>/`. Follow a run with "
+        "ApplicationSet with one Application per `rendered/<environment>/<run>/` of the "
+        "environment the cluster serves. Follow a run with "
         "`argocd app get <run>`.",
         "flux": "Flux: `kubectl apply -f bootstrap/flux.yaml` adds a GitRepository for this "
-        "repository and a Kustomization applying `rendered/`, where each run has one "
+        "repository and a Kustomization applying `rendered/<environment>/` (the environment "
+        "the cluster serves), where each run has one "
         "Kustomization per step. Follow a run with "
         "`flux get kustomizations -n flux-system | grep <run>`.",
     }
@@ -214,12 +219,16 @@ def plan(
             for name in WORKFLOWS
         }
     )
-    rendered = merge_tree(existing_rendered or {}, {run.metadata.name: compile_run(run, env)})
+    folder = run_folder(env.metadata.name, run.metadata.name)
+    rendered = merge_tree(
+        existing_rendered or {}, {folder: compile_run(run, env)}, environments=sorted(envs)
+    )
+    indexes = {INDEX_FILE, *(f"{name}/{INDEX_FILE}" for name in envs)}
     files.update(
         {
             f"{RENDERED}/{path}": text
             for path, text in rendered.items()
-            if path.startswith(f"{run.metadata.name}/") or path == INDEX_FILE
+            if path.startswith(f"{folder}/") or path in indexes
         }
     )
     for engine in engines:

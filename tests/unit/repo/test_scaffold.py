@@ -33,7 +33,7 @@ URL = "https://github.com/example/runs.git"
 
 def test_default_plan_lists_every_file() -> None:
     files = plan(InitOptions())
-    run = "rendered/granite-example"
+    run = "rendered/kind-dev/granite-example"
     assert sorted(p for p in files if not p.startswith(f"{run}/")) == [
         ".gitattributes",
         ".github/workflows/pr-comment.yml",
@@ -44,7 +44,10 @@ def test_default_plan_lists_every_file() -> None:
         "environments/kind-dev.yaml",
         "environments/multi-node-gpu.yaml",
         "environments/single-node-4xh100.yaml",
+        "rendered/kind-dev/kustomization.yaml",
         "rendered/kustomization.yaml",
+        "rendered/multi-node-gpu/kustomization.yaml",
+        "rendered/single-node-4xh100/kustomization.yaml",
         "runs/example.yaml",
     ]
     assert any(p.startswith(f"{run}/flux/") for p in files)
@@ -85,7 +88,7 @@ def test_init_writes_a_repo_that_validates_and_renders_unchanged(
     target = tmp_path / "new"
     result = run_cli("init", str(target), "--engine", "argocd", "--repo-url", URL, cwd=tmp_path)
     assert result.code == 0, result.err
-    assert result.err.startswith(f"wrote 21 file(s) into {target}/\n")
+    assert result.err.startswith(f"wrote 24 file(s) into {target}/\n")
     assert run_cli("validate", "runs", cwd=target).code == 0
     check = run_cli("render", "runs", "--check", cwd=target)
     assert (check.code, check.err) == (0, "rendered: up to date (1 run(s))\n")
@@ -103,12 +106,18 @@ def test_bootstrap_files_are_the_engines_objects(tmp_path: Path, run_cli: Cli) -
     assert result.code == 0, result.err
     flux = (tmp_path / "r" / "bootstrap" / "flux.yaml").read_text()
     expected = flux_bootstrap(
-        URL, rendered_path="rendered", namespace="flux-system", source_name="ilab-runs"
+        URL,
+        rendered_path="rendered",
+        namespace="flux-system",
+        source_name="ilab-runs",
+        environment="multi-node-gpu",
     )
     assert flux.endswith(yaml_emit.dump_all(expected))
     assert list(yaml.safe_load_all(flux)) == expected
     argocd = plan(InitOptions(engines=("argocd",), repo_url=URL))["bootstrap/argocd.yaml"]
-    assert list(yaml.safe_load_all(argocd)) == argocd_bootstrap(URL, namespace="ilab-dev")
+    assert list(yaml.safe_load_all(argocd)) == argocd_bootstrap(
+        URL, namespace="ilab-dev", environment="kind-dev"
+    )
     assert "kubectl apply --server-side --field-manager=ilab-gitops" in argocd
 
 
@@ -160,9 +169,14 @@ def test_a_file_in_the_way_blocks_even_with_force(tmp_path: Path, run_cli: Cli) 
 
 
 def test_force_keeps_other_runs_in_the_flux_index(tmp_path: Path) -> None:
-    existing = {"other/flux/kustomization.yaml": "x\n", "other/01-prepare/job.yaml": "y\n"}
-    index = plan(InitOptions(), existing)["rendered/kustomization.yaml"]
+    existing = {
+        "kind-dev/other/flux/kustomization.yaml": "x\n",
+        "kind-dev/other/01-prepare/job.yaml": "y\n",
+    }
+    files = plan(InitOptions(), existing)
+    index = files["rendered/kind-dev/kustomization.yaml"]
     assert "- granite-example/flux" in index and "- other/flux" in index
+    assert "resources: []" in files["rendered/kustomization.yaml"]
 
 
 def test_readme_names_every_forbidden_code() -> None:
