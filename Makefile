@@ -44,11 +44,11 @@ demo: $(VENV)/.core
 	$(BIN)/ilab-gitops validate spec/examples environments
 	$(BIN)/ilab-gitops render spec/examples --environments environments --out $(DEMO_OUT)/rendered
 	@echo
-	@echo "Rendered manifests (one folder per step, Flux wiring in flux/):"
+	@echo "Rendered manifests (rendered/<environment>/<run>/: one folder per step, Flux wiring in flux/):"
 	@cd $(DEMO_OUT) && find rendered -type f | sort | sed 's/^/  /'
 	@echo
 	@echo "The training step of the production run:"
-	@cat $(DEMO_OUT)/rendered/granite-20261124/02-train-phase-1/manifests.yaml
+	@cat $(DEMO_OUT)/rendered/single-node-4xh100/granite-20261124/02-train-phase-1/manifests.yaml
 	@echo
 	@echo "Everything is in $(DEMO_OUT)/rendered/"
 

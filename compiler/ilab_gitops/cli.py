@@ -110,7 +110,7 @@ def render(
     ] = False,
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
-    """Compile runs into rendered/<run>/, one folder per step, atomically."""
+    """Compile runs into rendered/<environment>/<run>/, one folder per step, atomically."""
     from ilab_gitops.commands import core
 
     raise typer.Exit(core.render(runs, environments, out, check=check, prune=prune, fmt=fmt.value))
@@ -206,6 +206,7 @@ def bootstrap_argocd(
         namespace=env.spec.namespace,
         argocd_namespace=argocd_namespace,
         project=project,
+        environment=env.metadata.name,
     )
     sys.stdout.write(yaml_emit.dump_all(objects))
 
@@ -230,6 +231,7 @@ def bootstrap_flux(
         rendered_path=flux.renderedPath,
         namespace=flux.namespace,
         source_name=flux.sourceName,
+        environment=env.metadata.name,
     )
     sys.stdout.write(yaml_emit.dump_all(objects))
 

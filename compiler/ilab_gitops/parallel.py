@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.render import render_run
+from ilab_gitops.render import render_run, run_folder
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 
@@ -26,7 +26,10 @@ RunFiles = dict[str, dict[str, str]]
 
 
 def _render_chunk(pairs: Sequence[Pair]) -> RunFiles:
-    return {run.metadata.name: render_run(compile_run(run, env)) for run, env in pairs}
+    return {
+        run_folder(env.metadata.name, run.metadata.name): render_run(compile_run(run, env))
+        for run, env in pairs
+    }
 
 
 #: The batch being rendered; forked workers inherit it instead of receiving it pickled.
@@ -47,7 +50,7 @@ def _workers() -> int:
 
 
 def render_runs(pairs: Sequence[Pair], *, workers: int | None = None) -> RunFiles:
-    """{run name: files of `render_run`} for every (run, environment) pair.
+    """{`<environment>/<run>`: files of `render_run`} for every (run, environment) pair.
 
     With `count` processes, share k is every count-th pair from k: the parent renders share
     0 itself while forked workers render the others, and only rendered text crosses a pipe.

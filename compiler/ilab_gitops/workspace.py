@@ -14,6 +14,7 @@ from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
 from ilab_gitops.sources import MAX_FILE_BYTES, Document, LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
+from ilab_gitops.treescan import entry_problem, escape, walk
 from ilab_gitops.validation import (
     check_document,
     check_run_against_environment,
@@ -58,20 +59,38 @@ def display_path(path: Path) -> str:
         return path.as_posix()
 
 
+def refused_path(path: Path, reason: str) -> Diagnostic:
+    """The diagnostic for an entry the CLI does not read; the path is printed escaped."""
+    return Diagnostic(escape(display_path(path)), 1, 1, "refused-path", "", f"not read: {reason}")
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
-    """YAML files named by `paths` (directories are searched recursively), sorted, unique."""
+    """YAML files named by `paths` (directories are searched recursively), sorted, unique.
+
+    No symlink is followed or read, and names with control characters are refused: each
+    becomes a `refused-path` error (see `treescan`).
+    """
     found: set[Path] = set()
     problems: list[Diagnostic] = []
     for path in paths:
-        if path.is_dir():
-            for suffix in YAML_SUFFIXES:
-                found.update(p for p in path.rglob(f"*{suffix}") if p.is_file())
+        reason = entry_problem(path)
+        if reason is not None:
+            problems.append(refused_path(path, reason))
+        elif path.is_dir():
+            tree = walk(path)
+            found.update(path / rel for rel in tree.files if rel.endswith(YAML_SUFFIXES))
+            problems.extend(refused_path(path / r.path, r.reason) for r in tree.refused)
         elif path.is_file():
             found.add(path)
         else:
             problems.append(
                 Diagnostic(
-                    display_path(path), 1, 1, "no-such-file", "", "no such file or directory"
+                    escape(display_path(path)),
+                    1,
+                    1,
+                    "no-such-file",
+                    "",
+                    "no such file or directory",
                 )
             )
     return sorted(found), problems
@@ -150,9 +169,12 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
     ws = Workspace()
     files, problems = discover(paths)
     ws.diagnostics.extend(problems)
-    if environments_dir is not None and environments_dir.is_dir():
-        env_files, _ = discover([environments_dir])
+    if environments_dir is not None and (
+        environments_dir.is_dir() or environments_dir.is_symlink()
+    ):
+        env_files, env_problems = discover([environments_dir])
         files = sorted(set(files) | set(env_files))
+        ws.diagnostics.extend(p for p in env_problems if p not in problems)
     runs = _check_files(files, ws)
     if len(runs) > MAX_RUNS:
         ws.diagnostics.append(

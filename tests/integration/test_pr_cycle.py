@@ -111,7 +111,7 @@ def add_a_run(cycle: Cycle) -> str:
     assert code == 0 and comment.startswith(MARKER + "\n")
     assert "| `granite-a` | new | `prepare` ... `publish` (7) |" in comment
     cycle.merge("add-run")
-    assert (cycle.root / "rendered" / "granite-a" / "flux").is_dir()
+    assert (cycle.root / "rendered" / "kind-dev" / "granite-a" / "flux").is_dir()
     return spec
 
 
@@ -181,7 +181,7 @@ def retire_then_reuse(cycle: Cycle, first_spec: str) -> None:
     assert code == 0
     assert [r["status"] for r in data["runs"] if r["run"] == "granite-a"] == ["removed"]
     cycle.merge("retire")
-    assert not (cycle.root / "rendered" / "granite-a").exists()
+    assert not (cycle.root / "rendered" / "kind-dev" / "granite-a").exists()
 
     cycle.branch("reuse")  # the first spec: the deleted one had its phase-2 attempt bumped
     (cycle.root / "runs" / "again.yaml").write_text(first_spec)

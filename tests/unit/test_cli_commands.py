@@ -58,7 +58,7 @@ def test_bootstrap_flux_uses_the_environments_flux_settings() -> None:
         "namespace": "flux-system",
         "labels": objects["GitRepository"]["metadata"]["labels"],  # type: ignore[index]
     }
-    assert objects["Kustomization"]["spec"]["path"] == "./rendered"  # type: ignore[index]
+    assert objects["Kustomization"]["spec"]["path"] == "./rendered/kind-dev"  # type: ignore[index]
     assert {"Provider", "Alert"} <= set(objects)
 
 
@@ -90,13 +90,23 @@ def test_render_check_then_write_then_prune(runs_repo: Path) -> None:
     assert _invoke("render", "runs")[0] == 0
     code, _, err = _invoke("render", "runs", "--check")
     assert (code, err) == (0, "rendered: up to date (2 run(s))\n")
-    assert (runs_repo / "rendered/granite-minimal/01-prepare/manifests.yaml").is_file()
+    minimal = runs_repo / "rendered/kind-dev/granite-minimal"
+    assert (minimal / "01-prepare/manifests.yaml").is_file()
+    index = yaml.safe_load((runs_repo / "rendered/kind-dev/kustomization.yaml").read_text())
+    assert index["resources"] == ["granite-minimal/flux"]
 
     (runs_repo / "runs/minimal.yaml").unlink()
     assert _invoke("render", "runs")[0] == 0  # without --prune the old run stays
-    assert (runs_repo / "rendered/granite-minimal").is_dir()
-    assert _invoke("render", "runs", "--check", "--prune")[0] == 1
-    assert _invoke("render", "runs", "--prune")[0] == 0
-    assert not (runs_repo / "rendered/granite-minimal").exists()
-    index = yaml.safe_load((runs_repo / "rendered/kustomization.yaml").read_text())
+    assert minimal.is_dir()
+    # --check compares the whole tree: a run folder no spec renders is foreign (exit 2)
+    code, _, err = _invoke("render", "runs", "--check")
+    assert code == 2
+    assert "rendered/kind-dev/granite-minimal/01-prepare/manifests.yaml: file not written" in err
+    code, _, err = _invoke("render", "runs", "--prune")
+    assert code == 0
+    assert "removed rendered/kind-dev/granite-minimal/: no spec renders this run folder\n" in err
+    assert not minimal.exists()
+    index = yaml.safe_load((runs_repo / "rendered/kind-dev/kustomization.yaml").read_text())
     assert index["resources"] == []  # the remaining run's environment has no Flux
+    root = yaml.safe_load((runs_repo / "rendered/kustomization.yaml").read_text())
+    assert root["resources"] == []

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.render import render_tree
+from ilab_gitops.render import render_tree, run_folder
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,9 +147,13 @@ def test_cli_output_matches_the_in_process_compiler(
     environments = {env.metadata.name: env for env in map(load_environment, ENVIRONMENTS)}
     runs = [load_run(path) for path in EXAMPLES]
     compiled = {
-        run.metadata.name: compile_run(run, environments[run.spec.environment]) for run in runs
+        run_folder(run.spec.environment, run.metadata.name): compile_run(
+            run, environments[run.spec.environment]
+        )
+        for run in runs
     }
-    expected = {path: text.encode("utf-8") for path, text in render_tree(compiled).items()}
+    tree = render_tree(compiled, environments)
+    expected = {path: text.encode("utf-8") for path, text in tree.items()}
     assert rendered[VARIANTS[0].name][0] == expected
 
 

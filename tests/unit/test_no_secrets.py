@@ -10,6 +10,7 @@ spec holding something credential-shaped is refused (exit 2) without echoing it 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,7 @@ def test_credential_in_spec_is_refused_unechoed_and_unwritten(
     runs = tmp_path / "runs"
     runs.mkdir()
     (runs / "run.yaml").write_text(yaml.safe_dump(_plant(path, secret)), encoding="utf-8")
-    (tmp_path / "environments").symlink_to(Path(__file__).resolve().parents[2] / "environments")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "environments", tmp_path / "environments")
     out = tmp_path / "rendered"
     result = run_cli(["render", "runs", "--out", str(out), "--format", fmt], tmp_path)
     assert result.returncode == 2, result.stderr
@@ -195,7 +196,7 @@ def test_credential_in_spec_is_refused_unechoed_and_unwritten(
 
 def test_credential_in_one_run_writes_nothing_for_the_others(tmp_path: Path) -> None:
     write_runs(tmp_path / "runs", 3)
-    (tmp_path / "environments").symlink_to(Path(__file__).resolve().parents[2] / "environments")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "environments", tmp_path / "environments")
     out = tmp_path / "rendered"
     assert run_cli(["render", "runs", "--out", str(out)], tmp_path).returncode == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}

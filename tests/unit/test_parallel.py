@@ -34,4 +34,7 @@ def test_small_batches_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_pool)
     pairs = _pairs(3)
-    assert sorted(parallel.render_runs(pairs, workers=4)) == ["run-000", "run-001", "run-002"]
+    envs = [load_environment(p).metadata.name for p in ENVIRONMENTS]
+    assert sorted(parallel.render_runs(pairs, workers=4)) == sorted(
+        f"{envs[i % len(envs)]}/run-{i:03d}" for i in range(3)
+    )

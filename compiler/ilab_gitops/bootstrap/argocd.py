@@ -104,9 +104,14 @@ def application_set(
     namespace: str,
     argocd_namespace: str,
     project: str,
+    environment: str,
 ) -> K8sObject:
-    """One Application per `<rendered_path>/<run>` folder (Go templates)."""
-    rendered = rendered_path.strip("/")
+    """One Application per `<rendered_path>/<environment>/<run>` folder (Go templates).
+
+    The generator reaches only the folder of the environment this cluster serves; another
+    environment's runs never become Applications here.
+    """
+    rendered = f"{rendered_path.strip('/')}/{environment}"
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
@@ -165,6 +170,8 @@ def argocd_bootstrap(  # noqa: PLR0917 - the public signature is positional
     argocd_namespace: str = "argocd",
     project: str = "ilab-runs",
     argocd_url: str | None = None,
+    *,
+    environment: str,
 ) -> list[K8sObject]:
     """Health checks and notification fragments, AppProject, ApplicationSet, in apply order."""
     return [
@@ -179,5 +186,6 @@ def argocd_bootstrap(  # noqa: PLR0917 - the public signature is positional
             namespace=namespace,
             argocd_namespace=argocd_namespace,
             project=project,
+            environment=environment,
         ),
     ]

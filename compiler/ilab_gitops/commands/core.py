@@ -11,11 +11,15 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ilab_gitops.diagnostics import Diagnostic, Format, format_diagnostics
+from ilab_gitops.treescan import escape
+
+if TYPE_CHECKING:
+    from ilab_gitops.output import RenderedTree
 
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
@@ -90,7 +94,8 @@ def render(
     prune: bool,
     fmt: FormatChoice,
 ) -> int:
-    """Compile runs into `out/<run>/`, one folder per step, atomically (or check, or stream)."""
+    """Compile runs into `out/<environment>/<run>/`, one folder per step, atomically (or
+    check the whole tree, or stream)."""
     with batch_memory():
         return _render(runs, environments, out, check=check, prune=prune, fmt=fmt)
 
@@ -117,26 +122,103 @@ def _render(
         loaded = sorted(ws.runs, key=lambda r: r.run.metadata.name)
         sys.stdout.write(render_stream(compile_run(r.run, r.environment) for r in loaded))
         return EXIT_OK
-    from ilab_gitops.output import read_tree, tree_differences, write_tree
+    from ilab_gitops.output import scan_tree, write_tree
     from ilab_gitops.parallel import render_runs
     from ilab_gitops.render import merge_rendered
 
     root = Path(out)
     compiled = render_runs([(r.run, r.environment) for r in ws.runs])
-    on_disk = read_tree(root)
-    files = merge_rendered(on_disk, compiled, prune=prune)
+    env_names = sorted(ws.environments)
+    tree = scan_tree(root)
     if check:
-        differences = tree_differences(on_disk, files)
-        for path in differences:
-            _say(f"{Path(out, path).as_posix()}: out of date")
-        if differences:
-            command = " ".join(["ilab-gitops render", *(str(p) for p in runs)])
-            if out != "rendered":
-                command += f" --out {out}"
-            _say(f"{len(differences)} rendered file(s) differ; run: {command}")
-            return EXIT_DIFFERENT
-        _say(f"{out}: up to date ({len(compiled)} run(s))")
-        return EXIT_OK
+        expected = merge_rendered({}, compiled, environments=env_names, prune=True)
+        return _check(runs, out, tree, expected, len(compiled))
+    refused = [r for r in tree.refused if r.path == "." or not prune]
+    if refused:
+        for entry in refused:
+            _say(f"{_shown(out, entry.path)}: not read: {entry.reason}")
+        _say(
+            f"{out}: holds entries the compiler cannot keep; nothing written "
+            "(--prune removes everything under it that the compiler does not write)"
+        )
+        return EXIT_INVALID
+    files = merge_rendered(tree.files, compiled, environments=env_names, prune=prune)
+    if prune:
+        for line in _removed(out, tree, files, compiled):
+            _say(line)
     write_tree(root, files)
-    _say(f"rendered {len(compiled)} run(s) into {root.as_posix()}/")
+    _say(f"rendered {len(compiled)} run(s) into {escape(root.as_posix())}/")
     return EXIT_OK
+
+
+def _shown(out: str, path: str) -> str:
+    """A path below `out` for a message: one line, odd characters escaped."""
+    return escape(out if path == "." else Path(out, path).as_posix())
+
+
+def _check(
+    runs: Sequence[Path],
+    out: str,
+    tree: RenderedTree,
+    expected: Mapping[str, str | bytes],
+    count: int,
+) -> int:
+    """Compare the whole tree under `out` with what the given specs compile to.
+
+    Exit 1 when the tree holds only files the compiler writes, some missing or with other
+    text (a stale render: run `render`); exit 2 when it holds anything the compiler never
+    writes (extra or binary files, folders, links, odd names).
+    """
+    from ilab_gitops.output import tree_differences
+
+    text = {path: data for path, data in expected.items() if isinstance(data, str)}
+    differences = tree_differences(tree, text)
+    for difference in differences:
+        _say(f"{_shown(out, difference.path)}: {difference.message}")
+    if not differences:
+        _say(f"{escape(out)}: up to date ({count} run(s))")
+        return EXIT_OK
+    command = " ".join(["ilab-gitops render", *(escape(str(p)) for p in runs)])
+    if out != "rendered":
+        command += f" --out {escape(out)}"
+    foreign = sum(1 for d in differences if d.foreign)
+    if foreign:
+        _say(
+            f"{foreign} path(s) under {escape(out)}/ hold content the compiler never writes "
+            f"from these specs; {command} --prune removes them"
+        )
+        return EXIT_INVALID
+    _say(f"{len(differences)} rendered file(s) differ; run: {command}")
+    return EXIT_DIFFERENT
+
+
+def _removed(
+    out: str,
+    tree: RenderedTree,
+    files: Mapping[str, str | bytes],
+    compiled: Mapping[str, object],
+) -> list[str]:
+    """One line per folder, file or entry that `--prune` drops.
+
+    A top folder that is no environment's (e.g. `rendered/<run>/` of the layout before
+    environments had folders) is reported once, as is each run folder no spec renders.
+    """
+    from ilab_gitops.render import owner_folder
+
+    environments = {p.split("/", 1)[0] for p in files if "/" in p}
+    lines = [f"removed {_shown(out, r.path)}: {r.reason}" for r in tree.refused]
+    reported: set[str] = set()
+    for path in sorted(set(tree.files) - set(files)):
+        top = path.split("/", 1)[0]
+        folder = owner_folder(path)
+        if "/" in path and top not in environments:
+            key, why = top, "not the folder of an environment with runs here"
+        elif folder and folder not in compiled:
+            key, why = folder, "no spec renders this run folder"
+        else:
+            lines.append(f"removed {_shown(out, path)}: not written by the compiler")
+            continue
+        if key not in reported:
+            reported.add(key)
+            lines.append(f"removed {_shown(out, key)}/: {why}")
+    return lines

@@ -181,13 +181,14 @@ def _compare(
         env_prefix = where.to_repo(environments)
     except ValueError:
         raise _fail(command, "paths must lie inside the git repository") from None
-    present = [p for p in paths if p.exists()]
+    present = [p for p in paths if os.path.lexists(p)]
     workspace = load_workspace(present, environments)
     files, _ = discover(present)
     head = from_workspace(workspace, [where.to_repo(f) for f in files], where)
-    base_side = from_blobs(
-        base, tree_files(commit, prefixes), tree_files(commit, [env_prefix]), where
-    )
+    refused: list[tuple[str, str]] = []
+    run_blobs = tree_files(commit, prefixes, refused)
+    env_blobs = tree_files(commit, [env_prefix], refused)
+    base_side = from_blobs(base, run_blobs, env_blobs, where, sorted(set(refused)))
     history = historic_runs(deleted_files(repo, commit, prefixes))
     return compare(base_side, head, history, allow_removals=allow_removals)
 

@@ -53,7 +53,7 @@ def flux_kustomizations(
             "interval": flux.interval,
             "retryInterval": flux.retryInterval,
             "timeout": flux.timeout,
-            "path": f"./{flux.renderedPath}/{run}/{step.folder}",
+            "path": f"./{flux.renderedPath}/{env.metadata.name}/{run}/{step.folder}",
             "prune": True,
             "wait": True,
             "targetNamespace": env.spec.namespace,

@@ -21,10 +21,9 @@ from ilab_gitops.spec.environment import Environment
 from ilab_gitops.workspace import load_workspace
 
 _USES = re.compile(r"^\s*-?\s*uses:\s*['\"]?([^'\"\s#]+)", re.M)
-_PACKAGE = re.compile(r"^\s*package:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", re.M)
+_ILAB_REF = re.compile(r"^\s*ilab-ref:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", re.M)
 _REFERENCE = re.compile(r"\$\{\{\s*(vars|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-_PINNED_PACKAGE = re.compile(r"(==[0-9][^\s]*|@[0-9a-f]{40})$")
 _CODEOWNERS_PLACES = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 #: Folders CODEOWNERS must give to someone (the platform owners).
 MUST_OWN = ("environments/", ".github/")
@@ -85,12 +84,12 @@ def check_workflows(root: Path) -> Iterator[Problem]:
                     f'uses "{target}" at {shown}, which is not pinned; a tag or branch can be '
                     "moved, so use the full 40-character commit SHA",
                 )
-        for package in _PACKAGE.findall(text):
-            if "${{" not in package and not _PINNED_PACKAGE.search(package.strip()):
+        for ref in _ILAB_REF.findall(text):
+            if not _SHA.match(ref.strip()):
                 yield Problem(
                     rel,
-                    f'installs "{package.strip()}", which is not pinned; use ==VERSION or a '
-                    "git URL ending in @<40-character commit SHA>",
+                    f'installs ilab-gitops at "{ref.strip()}", which is not pinned; use the '
+                    "full 40-character commit SHA (the same as the uses: lines)",
                 )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import git
 
 from ilab_gitops.sources import MAX_FILE_BYTES
+from ilab_gitops.treescan import odd_name
 from ilab_gitops.workspace import YAML_SUFFIXES
 
 _SYMLINK_MODE = 0o120000
@@ -46,12 +47,17 @@ def _blobs(item: git.Blob | git.Tree) -> Iterable[git.Blob]:
             yield child
 
 
-def tree_files(commit: git.Commit, prefixes: Iterable[str]) -> list[tuple[str, bytes]]:
+def tree_files(
+    commit: git.Commit,
+    prefixes: Iterable[str],
+    refused: list[tuple[str, str]] | None = None,
+) -> list[tuple[str, bytes]]:
     """(repo path, content) of the YAML files at or under each prefix, sorted, unique.
 
     A prefix that does not exist at the ref yields nothing: the folder may be new in the PR.
-    Symlinks and files over the spec size limit are skipped (the working-tree side reports
-    oversized files).
+    Files over the spec size limit are skipped (the working-tree side reports oversized
+    files). Symlinks (mode 120000, whatever their name) and paths with odd names are never
+    read: each goes into `refused` as (repo path, reason).
     """
     found: dict[str, bytes] = {}
     for prefix in prefixes:
@@ -61,9 +67,14 @@ def tree_files(commit: git.Commit, prefixes: Iterable[str]) -> list[tuple[str, b
             continue
         for blob in _blobs(item):
             path = str(blob.path)
-            if blob.mode == _SYMLINK_MODE or not path.endswith(YAML_SUFFIXES):
+            reason = odd_name(path)
+            if reason is None and blob.mode == _SYMLINK_MODE:
+                reason = "it is a symbolic link (commit the file itself)"
+            if reason is not None:
+                if refused is not None:
+                    refused.append((path, reason))
                 continue
-            if blob.size > MAX_FILE_BYTES:
+            if not path.endswith(YAML_SUFFIXES) or blob.size > MAX_FILE_BYTES:
                 continue
             found[path] = blob.data_stream.read()
     return sorted(found.items())

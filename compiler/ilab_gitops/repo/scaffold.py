@@ -32,6 +32,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ilab_gitops import yaml_emit
+from ilab_gitops.render import merge_tree
 from ilab_gitops.schema import json_schemas
 from ilab_gitops.sources import LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
@@ -221,7 +222,9 @@ def _bootstrap(engine: str, repo_url: str, env: Environment) -> str:
             "# existing argocd-cm instead of replacing it:\n"
             "#   kubectl apply --server-side --field-manager=ilab-gitops -f bootstrap/argocd.yaml\n"
         )
-        objects = argocd_bootstrap(repo_url, namespace=env.spec.namespace)
+        objects = argocd_bootstrap(
+            repo_url, namespace=env.spec.namespace, environment=env.metadata.name
+        )
     else:
         flux = env.spec.flux
         head = (
@@ -233,6 +236,7 @@ def _bootstrap(engine: str, repo_url: str, env: Environment) -> str:
             rendered_path=flux.renderedPath,
             namespace=flux.namespace,
             source_name=flux.sourceName,
+            environment=env.metadata.name,
         )
     return head + yaml_emit.dump_all(objects)
 
@@ -242,10 +246,12 @@ def _bootstrap_readme(engines: Iterable[str]) -> str:
         "argocd": "Argo CD: `kubectl apply --server-side --field-manager=ilab-gitops -f "
         "bootstrap/argocd.yaml` adds the health checks Argo CD needs to wait for training "
         "jobs, an AppProject limited to this repository and the kinds runs use, and an "
-        "ApplicationSet with one Application per run under `rendered/`. Follow a run with "
+        "ApplicationSet with one Application per `rendered/<environment>/<run>/` of the "
+        "environment the cluster serves. Follow a run with "
         "`argocd app get <run>`.",
         "flux": "Flux: `kubectl apply -f bootstrap/flux.yaml` adds a GitRepository for this "
-        "repository and a Kustomization applying the runs under `rendered/`, each with one "
+        "repository and a Kustomization applying `rendered/<environment>/` (the environment "
+        "the cluster serves), where each run has one "
         "Kustomization per step. Follow a run with "
         "`flux get kustomizations -n flux-system | grep <run>`.",
     }
@@ -348,6 +354,10 @@ def plan(options: InitOptions) -> dict[str, str]:
             for name in WORKFLOWS
         }
     )
+    # No run is pre-rendered (nothing starts on a cluster after init); the engines' entry
+    # points, rendered/kustomization.yaml and rendered/<environment>/kustomization.yaml, exist.
+    rendered = merge_tree({}, {}, environments=[options.environment])
+    files.update({f"rendered/{path}": text for path, text in rendered.items()})
     for engine in engines:
         assert options.repo_url is not None  # checked by _check_options
         files[f"bootstrap/{engine}.yaml"] = _bootstrap(engine, options.repo_url, env)

@@ -19,6 +19,7 @@ from ilab_gitops.diagnostics import Diagnostic
 from ilab_gitops.sources import Document, LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
+from ilab_gitops.treescan import escape
 from ilab_gitops.validation import check_document
 from ilab_gitops.workspace import Workspace
 
@@ -132,11 +133,13 @@ def from_blobs(
     run_blobs: Iterable[tuple[str, bytes]],
     env_blobs: Iterable[tuple[str, bytes]],
     paths: RepoPaths,
+    refused: Iterable[tuple[str, str]] = (),
 ) -> Snapshot:
     """A git ref's side, from (repo path, content) pairs.
 
     Problems on this side are reported as warnings naming the ref: the base branch is what it
-    is, and a PR should not fail for a file it did not touch.
+    is, and a PR should not fail for a file it did not touch. `refused` entries (symlinks,
+    odd names: see `gitsource.tree_files`) stay errors: such a tree is never read.
     """
     snap = Snapshot(label=label)
     environments: dict[str, tuple[Document, Environment]] = {}
@@ -174,4 +177,15 @@ def from_blobs(
         dataclasses.replace(d, severity="warning", message=f"{d.message} (in {label})")
         for d in problems
     ]
+    snap.diagnostics.extend(
+        Diagnostic(
+            escape(paths.shown(repo_path)),
+            1,
+            1,
+            "refused-path",
+            "",
+            f"not read: {reason} (in {escape(label)})",
+        )
+        for repo_path, reason in refused
+    )
     return snap

@@ -38,12 +38,12 @@ def _by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def argocd() -> dict[str, dict[str, Any]]:
-    return _by_kind(argocd_bootstrap(REPO))
+    return _by_kind(argocd_bootstrap(REPO, environment="kind-dev"))
 
 
 @pytest.fixture(scope="module")
 def flux() -> dict[str, dict[str, Any]]:
-    return _by_kind(flux_bootstrap(REPO))
+    return _by_kind(flux_bootstrap(REPO, environment="kind-dev"))
 
 
 # --------------------------------------------------------------------------- schemas
@@ -52,7 +52,7 @@ def flux() -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize(
     "objects",
     [
-        lambda: argocd_bootstrap(REPO),
+        lambda: argocd_bootstrap(REPO, environment="kind-dev"),
         lambda: argocd_bootstrap(
             "git@github.com:example/runs.git",
             revision="release-1",
@@ -60,14 +60,16 @@ def flux() -> dict[str, dict[str, Any]]:
             namespace="ml-runs",
             argocd_namespace="openshift-gitops",
             project="ml",
+            environment="prod",
         ),
-        lambda: flux_bootstrap(REPO),
+        lambda: flux_bootstrap(REPO, environment="kind-dev"),
         lambda: flux_bootstrap(
             "ssh://git@github.com/example/runs.git",
             branch="release-1",
             rendered_path="deploy/rendered",
             namespace="flux-runs",
             source_name="runs",
+            environment="prod",
         ),
     ],
     ids=["argocd-defaults", "argocd-custom", "flux-defaults", "flux-custom"],
@@ -103,10 +105,10 @@ def test_status_fixtures_match_the_crds() -> None:
 
 def test_objects_are_plain_json_and_stable() -> None:
     for build in (argocd_bootstrap, flux_bootstrap):
-        first = build(REPO)
+        first = build(REPO, environment="kind-dev")
         assert json.loads(json.dumps(first)) == first
         assert list(yaml.safe_load_all(yaml.safe_dump_all(first))) == first
-        assert build(REPO) == first
+        assert build(REPO, environment="kind-dev") == first
 
 
 # --------------------------------------------------------------------------- Argo CD
@@ -177,7 +179,13 @@ def test_applicationset_one_application_per_run(argocd: dict[str, Any]) -> None:
     assert spec["goTemplate"] is True
     assert spec["goTemplateOptions"] == ["missingkey=error"]
     assert spec["generators"] == [
-        {"git": {"repoURL": REPO, "revision": "main", "directories": [{"path": "rendered/*"}]}}
+        {
+            "git": {
+                "repoURL": REPO,
+                "revision": "main",
+                "directories": [{"path": "rendered/kind-dev/*"}],
+            }
+        }
     ]
     assert spec["syncPolicy"] == {"preserveResourcesOnDeletion": True}
     template = spec["template"]
@@ -214,12 +222,13 @@ def test_argocd_parameters_are_used() -> None:
             namespace="ml-runs",
             argocd_namespace="gitops",
             project="ml",
+            environment="prod",
         )
     )
     assert {o["metadata"]["namespace"] for o in objs.values()} == {"gitops"}
     appset = objs["ApplicationSet"]["spec"]
     assert appset["generators"][0]["git"]["revision"] == "v2"
-    assert appset["generators"][0]["git"]["directories"] == [{"path": "deploy/rendered/*"}]
+    assert appset["generators"][0]["git"]["directories"] == [{"path": "deploy/rendered/prod/*"}]
     assert appset["template"]["spec"]["source"]["targetRevision"] == "v2"
     assert appset["template"]["spec"]["project"] == "ml"
     assert appset["template"]["spec"]["destination"]["namespace"] == "ml-runs"
@@ -237,7 +246,7 @@ def test_flux_git_repository(flux: dict[str, Any]) -> None:
     assert repo["metadata"]["namespace"] == "flux-system"
     assert repo["spec"]["url"] == REPO
     assert repo["spec"]["ref"] == {"branch": "main"}
-    assert repo["spec"]["ignore"] == "/*\n!/rendered/\n"
+    assert repo["spec"]["ignore"] == "/*\n!/rendered/kind-dev/\n"
 
 
 def test_flux_parent_kustomization(flux: dict[str, Any]) -> None:
@@ -245,7 +254,7 @@ def test_flux_parent_kustomization(flux: dict[str, Any]) -> None:
     assert parent["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
     assert parent["metadata"]["namespace"] == "flux-system"
     spec = parent["spec"]
-    assert spec["path"] == "./rendered"
+    assert spec["path"] == "./rendered/kind-dev"
     assert spec["prune"] is True
     assert spec["wait"] is False
     assert "healthChecks" not in spec and "healthCheckExprs" not in spec
@@ -261,23 +270,28 @@ def test_flux_source_matches_what_the_step_kustomizations_reference() -> None:
     from ilab_gitops.spec.environment import Flux
 
     defaults = Flux()
-    repo = _by_kind(flux_bootstrap(REPO))["GitRepository"]
+    repo = _by_kind(flux_bootstrap(REPO, environment="kind-dev"))["GitRepository"]
     assert repo["metadata"]["name"] == defaults.sourceName
     assert repo["metadata"]["namespace"] == defaults.namespace
-    parent = _by_kind(flux_bootstrap(REPO))["Kustomization"]
-    assert parent["spec"]["path"] == f"./{defaults.renderedPath}"
+    parent = _by_kind(flux_bootstrap(REPO, environment="kind-dev"))["Kustomization"]
+    assert parent["spec"]["path"] == f"./{defaults.renderedPath}/kind-dev"
 
 
 def test_flux_parameters_are_used() -> None:
     objs = _by_kind(
         flux_bootstrap(
-            REPO, branch="v2", rendered_path="deploy/rendered", namespace="fx", source_name="runs"
+            REPO,
+            branch="v2",
+            rendered_path="deploy/rendered",
+            namespace="fx",
+            source_name="runs",
+            environment="prod",
         )
     )
     assert {o["metadata"]["namespace"] for o in objs.values()} == {"fx"}
     assert objs["GitRepository"]["metadata"]["name"] == "runs"
     assert objs["Kustomization"]["metadata"]["name"] == "runs"
     assert objs["GitRepository"]["spec"]["ref"] == {"branch": "v2"}
-    assert objs["GitRepository"]["spec"]["ignore"] == "/*\n!/deploy/rendered/\n"
-    assert objs["Kustomization"]["spec"]["path"] == "./deploy/rendered"
+    assert objs["GitRepository"]["spec"]["ignore"] == "/*\n!/deploy/rendered/prod/\n"
+    assert objs["Kustomization"]["spec"]["path"] == "./deploy/rendered/prod"
     assert objs["Kustomization"]["spec"]["sourceRef"]["name"] == "runs"

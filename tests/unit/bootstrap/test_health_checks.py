@@ -206,7 +206,7 @@ def test_job_override_messages() -> None:
 
 
 def test_every_health_check_is_installed_in_argocd_cm() -> None:
-    cm = argocd_bootstrap("https://github.com/example/runs.git")[0]
+    cm = argocd_bootstrap("https://github.com/example/runs.git", environment="kind-dev")[0]
     assert cm["metadata"]["name"] == "argocd-cm"
     assert set(cm["data"]) == set(HEALTH_CHECK_KEYS)
     for key, script in HEALTH_CHECK_KEYS.items():

@@ -31,7 +31,9 @@ def test_alert_selects_step_kustomizations_only() -> None:
     (source,) = flux.flux_alert()["spec"]["eventSources"]
     assert (source["kind"], source["name"]) == ("Kustomization", "*")
     assert source["matchLabels"].items() <= labels("granite-demo", "prepare").items()
-    parent = parent_kustomization("rendered", "flux-system", "ilab-runs")["metadata"]["labels"]
+    parent = parent_kustomization("rendered", "flux-system", "ilab-runs", "kind-dev")["metadata"][
+        "labels"
+    ]
     assert not source["matchLabels"].items() <= parent.items()
 
 

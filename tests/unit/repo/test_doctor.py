@@ -66,15 +66,15 @@ def test_unpinned_workflows_and_installs(repo: Path) -> None:
     text = path.read_text()
     assert f"@{DEFAULT_WORKFLOWS_SHA}" in text
     text = text.replace(f"ilab-validate.yml@{DEFAULT_WORKFLOWS_SHA}", "ilab-validate.yml@v1")
-    text = re.sub(r'package: "[^"]*"', 'package: "ilab-gitops[repo]"', text)
+    text = re.sub(r'ilab-ref: "[^"]*"', 'ilab-ref: "main"', text)
     text += "      - uses: actions/checkout@v4\n"
     path.write_text(text)
     (repo / ".github" / "workflows" / "render.yml").unlink()
     found = lines(repo)
     assert ".github/workflows/render.yml: missing (or not a regular file); " in found[0]
     assert found[1:] == [
-        '.github/workflows/validate.yml: installs "ilab-gitops[repo]", which is not pinned; '
-        "use ==VERSION or a git URL ending in @<40-character commit SHA>",
+        '.github/workflows/validate.yml: installs ilab-gitops at "main", which is not pinned; '
+        "use the full 40-character commit SHA (the same as the uses: lines)",
         '.github/workflows/validate.yml: uses "actions/checkout@v4" at v4, which is not '
         "pinned; a tag or branch can be moved, so use the full 40-character commit SHA",
         '.github/workflows/validate.yml: uses "instructlab/ilab-gitops/.github/workflows/'

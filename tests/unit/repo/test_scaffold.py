@@ -57,6 +57,8 @@ def test_default_plan_lists_every_file() -> None:
         "examples/environments/multi-node-gpu.yaml",
         "examples/environments/single-node-4xh100.yaml",
         "examples/example.yaml",
+        "rendered/kind-dev/kustomization.yaml",
+        "rendered/kustomization.yaml",
         "runs/README.md",
     ]
     assert not any("%%" in text for text in files.values())
@@ -64,13 +66,22 @@ def test_default_plan_lists_every_file() -> None:
 
 def test_no_live_run_and_nothing_rendered_after_init(tmp_path: Path, run_cli: Cli) -> None:
     files = plan(InitOptions(engines=("argocd", "flux"), repo_url=URL))
-    assert not any(p.startswith("rendered/") for p in files)
+    # Only the engines' empty entry points: no run folder, so nothing is applied.
+    assert sorted(p for p in files if p.startswith("rendered/")) == [
+        "rendered/kind-dev/kustomization.yaml",
+        "rendered/kustomization.yaml",
+    ]
+    assert all("resources: []" in files[p] for p in files if p.startswith("rendered/"))
     assert [p for p in files if p.startswith("runs/")] == ["runs/README.md"]
     target = tmp_path / "new"
     assert run_cli("init", str(target), cwd=tmp_path).code == 0
     ws = load_workspace([target / "runs"], target / "environments")
     assert (ws.ok, ws.runs) == (True, [])
-    assert not (target / "rendered").exists()
+    assert sorted(p.name for p in (target / "rendered").iterdir()) == [
+        "kind-dev",
+        "kustomization.yaml",
+    ]
+    assert [p.name for p in (target / "rendered" / "kind-dev").iterdir()] == ["kustomization.yaml"]
 
 
 def test_environments_have_one_source_the_repository_folder() -> None:
@@ -111,7 +122,7 @@ def test_init_writes_a_repo_that_validates_and_renders_a_copied_example(
     target = tmp_path / "new"
     result = run_cli("init", str(target), "--engine", "argocd", "--repo-url", URL, cwd=tmp_path)
     assert result.code == 0, result.err
-    assert result.err.startswith(f"wrote 16 file(s) into {target}/\n")
+    assert result.err.startswith(f"wrote 18 file(s) into {target}/\n")
     assert f"`ilab-gitops doctor {target}`" in result.err
     assert run_cli("validate", "environments", cwd=target).code == 0
     (target / "runs" / "first.yaml").write_text((target / EXAMPLE_RUN).read_text())
@@ -133,12 +144,18 @@ def test_bootstrap_files_are_the_engines_objects(tmp_path: Path, run_cli: Cli) -
     assert result.code == 0, result.err
     flux = (tmp_path / "r" / "bootstrap" / "flux.yaml").read_text()
     expected = flux_bootstrap(
-        URL, rendered_path="rendered", namespace="flux-system", source_name="ilab-runs"
+        URL,
+        rendered_path="rendered",
+        namespace="flux-system",
+        source_name="ilab-runs",
+        environment="multi-node-gpu",
     )
     assert flux.endswith(yaml_emit.dump_all(expected))
     assert list(yaml.safe_load_all(flux)) == expected
     argocd = plan(InitOptions(engines=("argocd",), repo_url=URL))["bootstrap/argocd.yaml"]
-    assert list(yaml.safe_load_all(argocd)) == argocd_bootstrap(URL, namespace="ilab-dev")
+    assert list(yaml.safe_load_all(argocd)) == argocd_bootstrap(
+        URL, namespace="ilab-dev", environment="kind-dev"
+    )
     assert "kubectl apply --server-side --field-manager=ilab-gitops" in argocd
 
 
@@ -185,12 +202,13 @@ def test_bad_options_are_refused(options: InitOptions, message: str) -> None:
     assert str(err.value).startswith(message)
 
 
-def test_pinned_workflows_and_package_reach_the_callers() -> None:
+def test_pinned_workflows_reach_the_callers_and_package_the_readme() -> None:
     package = f"ilab-gitops[repo] @ git+https://github.com/example/ilab-gitops@{SHA}"
     files = plan(InitOptions(workflows=f"example/ilab-gitops@{SHA}", package=package))
     validate = files[".github/workflows/validate.yml"]
     assert f"uses: example/ilab-gitops/.github/workflows/ilab-validate.yml@{SHA}" in validate
-    assert f'package: "{package}"' in validate
+    assert f'ilab-ref: "{SHA}"' in validate
+    assert "package" not in validate  # the workflows install from ilab-ref, with hashes
     assert f"pip install '{package}'" in files["README.md"]
     assert plan(InitOptions(package="ilab-gitops[repo]==0.2.0"))["README.md"].count("==0.2.0")
 
@@ -221,7 +239,7 @@ def test_default_package_follows_the_installation(monkeypatch: pytest.MonkeyPatc
         importlib.metadata, "distribution", lambda name: _Dist(json.dumps(git_install))
     )
     assert default_package() == f"ilab-gitops[repo] @ git+https://github.com/fork/ilab-gitops@{SHA}"
-    assert plan(InitOptions())[".github/workflows/validate.yml"].count(f"fork/ilab-gitops@{SHA}")
+    assert plan(InitOptions())["README.md"].count(f"fork/ilab-gitops@{SHA}")
 
 
 def test_default_workflows_sha_is_a_commit_of_this_repository() -> None:
