@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,14 @@ def make_runs_repo(tmp: Path, runs: dict[str, str]) -> RunsRepoFixture:
     (work / "runs").mkdir()
     for name, text in runs.items():
         (work / "runs" / f"{name}.yaml").write_text(text)
+    if runs:  # main holds what the render job commits: rendered/<environment>/<run>/
+        subprocess.run(
+            [sys.executable, "-m", "ilab_gitops.cli", "render", "runs"],
+            cwd=work,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     git(work, "add", "-A")
     git(work, "commit", "--quiet", "-m", "initial runs")
     git(work, "push", "--quiet", "origin", "main")

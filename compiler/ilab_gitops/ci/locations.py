@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ilab_gitops.spec.environment import Environment
@@ -92,12 +92,17 @@ class Links:
     runs_repo: str
     branch: str = "main"
     rendered_dir: str = "rendered"
+    #: run name -> its environment: runs are rendered into rendered/<environment>/<run>/.
+    run_environments: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def _base(self) -> str:
         return f"{self.server_url.rstrip('/')}/{self.runs_repo}"
 
     def run_folder(self, run: str) -> str:
-        return f"{self._base()}/tree/{self.branch}/{self.rendered_dir}/{run}"
+        """The run's rendered folder; the rendered/ root when its environment is not known."""
+        environment = self.run_environments.get(run)
+        folder = f"{environment}/{run}" if environment else ""
+        return f"{self._base()}/tree/{self.branch}/{self.rendered_dir}/{folder}".rstrip("/")
 
     def results_file(self, run: str) -> str:
         return f"{self._base()}/blob/{self.branch}/results/{run}.json"

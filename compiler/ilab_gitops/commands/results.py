@@ -214,7 +214,13 @@ def sync_command(
     except RepoError as err:
         raise _fail(str(err)) from None
     options = SyncOptions(
-        links=Links(server_url, runs_repo, branch, rendered),
+        links=Links(
+            server_url,
+            runs_repo,
+            branch,
+            rendered,
+            {loaded.run.metadata.name: loaded.run.spec.environment for loaded in ws.runs},
+        ),
         labels=tuple(label or ()),
         comment_author=comment_author,
         dry_run=dry_run,
@@ -263,7 +269,9 @@ def changelog_command(
         taxonomy = repo_from_url(results.taxonomy.repoUrl, server_url)
     except SettingsError as err:
         raise _fail(str(err)) from None
-    links = Links(server_url, runs_repo, branch, rendered)
+    links = Links(
+        server_url, runs_repo, branch, rendered, _rendered_environment(repo / rendered, run)
+    )
     prs = _pull_requests(results, taxonomy, links, None if offline else api_url)
     notes = render_release_notes(results, prs, previous_run(history.values(), results), links)
     sys.stdout.write(f"# {release_title(results)}\n\n{notes}")
@@ -282,6 +290,16 @@ def _local_history(folder: Path) -> dict[str, RunResults]:
             continue
         found[results.run] = results
     return found
+
+
+def _rendered_environment(folder: Path, run: str) -> dict[str, str]:
+    """{run: environment} from the checkout's rendered/<environment>/<run>/ (links only)."""
+    found = sorted(
+        path.parent.name
+        for path in folder.glob(f"*/{run}")
+        if path.is_dir() and not path.is_symlink() and not path.parent.is_symlink()
+    )
+    return {run: found[0]} if len(found) == 1 else {}
 
 
 def _current(

@@ -79,8 +79,9 @@ def test_repo_from_url_rejects_other_places(url: str) -> None:
 
 
 def test_links() -> None:
-    links = Links("https://ghe.example.com/", "org/runs", "trunk", "out")
-    assert links.run_folder("r1") == "https://ghe.example.com/org/runs/tree/trunk/out/r1"
+    links = Links("https://ghe.example.com/", "org/runs", "trunk", "out", {"r1": "dev"})
+    assert links.run_folder("r1") == "https://ghe.example.com/org/runs/tree/trunk/out/dev/r1"
+    assert links.run_folder("r2") == "https://ghe.example.com/org/runs/tree/trunk/out"
     assert links.results_file("r1") == "https://ghe.example.com/org/runs/blob/trunk/results/r1.json"
     assert links.release("r1") == "https://ghe.example.com/org/runs/releases/tag/r1"
     assert links.pull_request("org/tax", 3) == "https://ghe.example.com/org/tax/pull/3"
