@@ -99,6 +99,15 @@ def _pretty_other(value: Any, indent: str) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+#: The last run hashed and its digest: compiling a run asks twice (the publish step's
+#: annotation and its params). Runs are immutable, so the identity check is enough.
+_last_spec: list[tuple[object, str]] = []
+
+
 def spec_sha256(run: PipelineRun) -> str:
     """sha256 of the run spec's canonical JSON (defaults filled in)."""
-    return sha256_text(canonical_json(run.model_dump(mode="json")))
+    if _last_spec and _last_spec[0][0] is run:
+        return _last_spec[0][1]
+    digest = sha256_text(canonical_json(run.model_dump(mode="json")))
+    _last_spec[:] = [(run, digest)]
+    return digest
