@@ -1,17 +1,23 @@
-"""Benchmark: render and validate a runs repo of N runs, against the serialization floor.
+"""Benchmark: the four speed ratios of issue 13 and the peers, measured side by side.
 
-Usage:  .venv/bin/python bench/compile.py [--runs 1000] [--repeat 5] [--kubectl]
+Usage:  .venv/bin/python bench/compile.py [--runs 1000] [--repeat 5] [--rss-runs 5000]
 
-Generates N distinct valid runs (names, base-model sources, phase settings, topologies,
-environments) in a temporary runs repo, then measures side by side, each `--repeat` times:
-  - `ilab-gitops render` of all runs (whole process, cold) and its peak RSS;
-  - `ilab-gitops validate` of all runs (whole process);
-  - in-process compile, and compile + serialize, per run;
-  - the floor: json.dumps of the same objects, PyYAML's C and pure-Python dumpers;
-  - cold start of a one-spec `validate` and one-run `render` against
-    `python -c "import pydantic, yaml"` (through the venv's python, not a shim);
-  - `kubectl kustomize` on one run folder and on 10 / 100 runs, when kubectl exists.
-Prints min / median / max and the ratios the targets are stated in. Not a test.
+Generates N distinct valid runs (names, base-model sources, phase settings, topologies, all
+three reference environments) in a temporary runs repo and prints, each as min / median / max
+over `--repeat` paired measurements (the two sides of a ratio alternate, so a change in the
+machine's load hits both):
+  1. re-render after one run changed vs the first full render, on disk (`--disk`);
+  2. the first render (whole `ilab-gitops render` process) vs `json.dumps` of the same
+     objects in this process, on tmpfs (`--tmp`);
+  3. peak RSS of the largest process rendering `--rss-runs` runs;
+  4. a cold one-spec `validate` vs `python -c "import pydantic, yaml"`;
+then the peers: KFP compiling a seven-step pipeline (in `--kfp-python`, skipped with the
+reason when that interpreter or kfp is missing) and `kubectl kustomize` on 1 and 100 runs'
+step folders (skipped with the reason when kubectl is missing). The machine's load average
+is printed before and after: the numbers mean little without it. Not a test.
+
+Rendered files are found by walking the output folder, so the benchmark does not depend on
+how deep the tree is (`rendered/<run>/...` or `rendered/<environment>/<run>/...`).
 """
 
 from __future__ import annotations
@@ -20,14 +26,12 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +40,31 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 # Through the venv's python, not the console-script shim, as the targets are stated.
 CLI = [sys.executable, "-m", "ilab_gitops.entry"]
+BARE = [sys.executable, "-c", "import pydantic, yaml"]
 
-TARGETS = {
-    "render_all_s": 2.0,
-    "validate_all_s": 1.0,
-    "cold_start_s": 0.25,
-    "cold_start_ratio": 2.5,
-    "json_ratio": 4.0,
-    "objects_per_s": 5000,
-    "peak_rss_mib": 200,
-}
+#: Issue 13's targets.
+TARGETS = {"rerender": 0.6, "json": 3.5, "rss_mib": 250.0, "cold": 2.5}
+
+KFP_PIPELINE = """
+import sys, tempfile
+from kfp import compiler, dsl
+
+@dsl.component(base_image="python:3.11")
+def step(name: str, previous: str) -> str:
+    return previous + "/" + name
+
+@dsl.pipeline(name="ilab-like")
+def pipeline(run: str = "granite"):
+    previous = run
+    for name in ("prepare", "train-phase-1", "train-phase-2", "eval-mt-bench",
+                 "eval-final", "upload", "publish"):
+        task = step(name=name, previous=previous)
+        task.set_cpu_limit("4").set_memory_limit("16Gi").set_env_variable("STEP", name)
+        previous = task.output
+
+with tempfile.TemporaryDirectory() as tmp:
+    compiler.Compiler().compile(pipeline, f"{tmp}/pipeline.yaml")
+"""
 
 
 def make_repo(root: Path, runs: int) -> None:
@@ -101,209 +120,237 @@ def make_repo(root: Path, runs: int) -> None:
         (root / "runs" / f"bench-{i:05d}.yaml").write_text(text)
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+def change_one_run(repo: Path, round_: int) -> None:
+    """A new `attempt` for the first run: every one of its steps is renamed."""
+    path = repo / "runs" / "bench-00000.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["attempt"] = 10 + round_
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def run_cli(args: list[str], cwd: Path) -> float:
-    """Wall time of one CLI process; raises if it fails."""
+def wall(command: list[str], cwd: Path | None = None) -> float:
+    """Wall time of one process; raises if it fails."""
     start = time.perf_counter()
-    subprocess.run([*CLI, *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
-def _tree_pss_kib(pid: int) -> int:
-    """Proportional set size of a process and its descendants (Linux /proc), in KiB: forked
-    workers share the parent's pages copy-on-write, so summing RSS would count them twice."""
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
-            total += next(
-                int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")
-            )
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, StopIteration, ValueError):
-            continue
-    return total
-
-
-def peak_rss_mib(args: list[str], cwd: Path) -> tuple[float, float]:
-    """(peak RSS of the largest single process, peak PSS summed over the process tree).
-
-    The first comes from the kernel (ru_maxrss of the children); the second is sampled every
-    5 ms, since render forks workers on large batches and their memory adds up.
-    """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.Popen(
-        [*CLI, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    peak_tree = 0
-    while proc.poll() is None:
-        peak_tree = max(peak_tree, _tree_pss_kib(proc.pid))
-        time.sleep(0.005)
+def peak_rss_mib(command: list[str], cwd: Path) -> float:
+    """Peak RSS of the largest process of the command's tree (the child and the workers it
+    waited for), from the kernel's accounting of exactly that child."""
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, proc.args)
-    single = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
-    return single / 1024, peak_tree / 1024
+        raise subprocess.CalledProcessError(proc.returncode, command)
+    return usage.ru_maxrss / 1024
 
 
-def stats(values: list[float]) -> str:
-    return f"min {min(values):.3f}  median {statistics.median(values):.3f}  max {max(values):.3f}"
+def files_under(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (inode, mtime_ns)} of every file below `root`, at any depth."""
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            st = path.stat()
+            found[path.relative_to(root).as_posix()] = (st.st_ino, st.st_mtime_ns)
+    return found
+
+
+def run_folders(root: Path) -> list[Path]:
+    """Folders holding a run's step folders (`*/manifests.yaml`), whatever their depth."""
+    runs = {Path(folder).parent for folder, _, names in os.walk(root) if "manifests.yaml" in names}
+    return sorted(runs)
+
+
+def spread(values: list[float], digits: int = 3) -> str:
+    return " / ".join(
+        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def compiled_objects(repo: Path) -> list[dict[str, Any]]:
+    """Every object a render writes (steps' objects and the Flux Kustomizations)."""
+    from ilab_gitops.commands.core import batch_memory
+    from ilab_gitops.manifests import compile_run
+    from ilab_gitops.workspace import load_workspace
+
+    cwd = Path.cwd()
+    os.chdir(repo)
+    try:
+        with batch_memory():
+            ws = load_workspace([Path("runs")], Path("environments"))
+            assert ws.ok, ws.diagnostics[:3]
+            manifests = [compile_run(r.run, r.environment) for r in ws.runs]
+    finally:
+        os.chdir(cwd)
+    return [obj for m in manifests for obj in (*m.objects(), *m.flux)]
+
+
+def rerender_pairs(repo: Path, disk: Path, repeat: int) -> tuple[list[float], list[str]]:
+    """Ratio 1, on disk: (re-render time / first render time) per round, and what each
+    re-render rewrote."""
+    ratios, notes = [], []
+    for n in range(repeat):
+        out = disk / f"rendered-{n}"
+        first = wall([*CLI, "render", "runs", "--out", str(out)], repo)
+        before = files_under(out)
+        change_one_run(repo, n)
+        again = wall([*CLI, "render", "runs", "--out", str(out)], repo)
+        after = files_under(out)
+        kept = sum(1 for path, key in after.items() if before.get(path) == key)
+        notes.append(f"{len(after) - kept} of {len(after)} files new or rewritten")
+        ratios.append(again / first)
+        shutil.rmtree(out)
+    return ratios, notes
+
+
+def json_pairs(repo: Path, tmp: Path, repeat: int) -> tuple[list[float], list[float], list[float]]:
+    """Ratio 2, on tmpfs: (render process time / json.dumps time) per round."""
+    objects = compiled_objects(repo)
+    renders, dumps, ratios = [], [], []
+    for n in range(repeat):
+        renders.append(wall([*CLI, "render", "runs", "--out", str(tmp / f"first-{n}")], repo))
+        start = time.perf_counter()
+        for obj in objects:
+            json.dumps(obj)
+        dumps.append(time.perf_counter() - start)
+        ratios.append(renders[-1] / dumps[-1])
+        shutil.rmtree(tmp / f"first-{n}")
+    return renders, dumps, ratios
+
+
+def cold_pairs(repo: Path, repeat: int) -> tuple[list[float], list[float], list[float]]:
+    """Ratio 4: (one-spec validate / bare import) per round."""
+    one = [*CLI, "validate", "runs/bench-00001.yaml", "--environments", "environments"]
+    validates, bares, ratios = [], [], []
+    for _ in range(repeat):
+        validates.append(wall(one, repo))
+        bares.append(wall(BARE, repo))
+        ratios.append(validates[-1] / bares[-1])
+    return validates, bares, ratios
+
+
+def peers(repo: Path, tmp: Path, repeat: int, kfp_python: str) -> list[str]:
+    lines = []
+    kfp = Path(kfp_python)
+    if not kfp.exists():
+        lines.append(f"KFP compile: skipped, {kfp_python} does not exist (make bench builds it)")
+    elif subprocess.run([kfp, "-c", "import kfp"], check=False, capture_output=True).returncode:
+        lines.append(f"KFP compile: skipped, kfp does not import in {kfp_python}")
+    else:
+        script = tmp / "kfp_pipeline.py"  # a file: kfp reads the components' source
+        script.write_text(KFP_PIPELINE)
+        times = [wall([str(kfp), str(script)]) for _ in range(repeat)]
+        lines.append(f"KFP compile, one 7-step pipeline, process   {spread(times)} s")
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        lines.append("kubectl kustomize: skipped, kubectl is not on PATH")
+        return lines
+    out = tmp / "kustomize-input"
+    subprocess.run(
+        [*CLI, "render", "runs", "--out", str(out)], cwd=repo, check=True, capture_output=True
+    )
+    runs = run_folders(out)
+    for count in (1, 100):
+        target = tmp / f"kz{count}"
+        target.mkdir()
+        steps = [
+            step / "manifests.yaml"
+            for run in runs[:count]
+            for step in sorted(run.iterdir())
+            if (step / "manifests.yaml").is_file()
+        ]
+        (target / "kustomization.yaml").write_text(
+            "resources:\n" + "".join(f"- {os.path.relpath(p, target)}\n" for p in steps)
+        )
+        command = [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(target)]
+        ours = [*CLI, "render", *(f"runs/{run.name}.yaml" for run in runs[:count]), "--out", "-"]
+        times, own = [], []
+        for _ in range(repeat):
+            times.append(wall(command))
+            own.append(wall(ours, repo))
+        lines.append(
+            f"kubectl kustomize, {len(runs[:count]):>3} run(s), {len(steps):>3} files  "
+            f"{spread(times)} s"
+            f"   (ours, render --out - of the same runs: {spread(own)} s)"
+        )
+    return lines
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--kubectl", action="store_true", help="also time kubectl kustomize")
+    parser.add_argument("--rss-runs", type=int, default=5000)
     parser.add_argument(
         "--tmp",
         default="/dev/shm" if Path("/dev/shm").is_dir() else None,
-        help="where the runs repo and outputs go (default: tmpfs, so the numbers measure the "
-        "tool and not the disk; pass a disk path to include it)",
+        help="tmpfs for the runs repo and the render-vs-json ratio (default /dev/shm)",
     )
+    parser.add_argument(
+        "--disk",
+        default=str(ROOT / ".bench-disk"),
+        help="a folder on disk for the re-render ratio (default .bench-disk/ in the checkout)",
+    )
+    parser.add_argument("--kfp-python", default=str(ROOT / ".venv-kfp" / "bin" / "python"))
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    report: dict[str, Any] = {"runs": args.runs, "repeat": args.repeat}
-    print(f"runs repo and outputs in {args.tmp or tempfile.gettempdir()}")
-    with tempfile.TemporaryDirectory(prefix="ilab-bench-", dir=args.tmp) as tmp:
-        repo = Path(tmp)
+    load_before = load()
+    started = time.perf_counter()
+    disk = Path(args.disk)
+    disk.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="ilab-bench-", dir=args.tmp) as tmp_name,
+        tempfile.TemporaryDirectory(prefix="ilab-bench-", dir=disk) as disk_name,
+    ):
+        tmp = Path(tmp_name)
+        repo = tmp / "repo"
         make_repo(repo, args.runs)
-
-        # Whole-process render (cold: a fresh output dir every time) and validate.
-        render_times = []
-        for n in range(args.repeat):
-            render_times.append(run_cli(["render", "runs", "--out", f"out{n}"], repo))
-        validate_times = [
-            run_cli(["validate", "runs", "environments"], repo) for _ in range(args.repeat)
+        n_objects = len(compiled_objects(repo))
+        renders, dumps, json_ratios = json_pairs(repo, tmp, args.repeat)
+        rerender, rewritten = rerender_pairs(repo, Path(disk_name), args.repeat)
+        validates, bares, cold_ratios = cold_pairs(repo, args.repeat)
+        big = tmp / "big"
+        make_repo(big, args.rss_runs)
+        rss = [
+            peak_rss_mib([*CLI, "render", "runs", "--out", str(tmp / f"rss-{n}")], big)
+            for n in range(args.repeat)
         ]
-        report["rss_mib"], report["tree_rss_mib"] = peak_rss_mib(
-            ["render", "runs", "--out", "out-rss"], repo
-        )
+        peer_lines = peers(repo, tmp, args.repeat, args.kfp_python)
+    load_after = load()
 
-        # In-process: the same pipeline, split into its stages.
-        from ilab_gitops import yaml_emit
-        from ilab_gitops.commands.core import batch_memory
-        from ilab_gitops.manifests import compile_run
-        from ilab_gitops.workspace import load_workspace
-
-        cwd = Path.cwd()
-        os.chdir(repo)
-        try:
-            ws = load_workspace([Path("runs")], Path("environments"))
-        finally:
-            os.chdir(cwd)
-        assert ws.ok and len(ws.runs) == args.runs, ws.diagnostics[:3]
-        pairs = [(r.run, r.environment) for r in ws.runs]
-        # As the CLI does it: the cyclic collector paused while compiling a batch.
-        with batch_memory():
-            compile_times = timed(lambda: [compile_run(r, e) for r, e in pairs], args.repeat)
-        compiled = [compile_run(r, e) for r, e in pairs]
-        objects = [o for m in compiled for o in (*m.objects(), *m.flux)]
-        emit_times = timed(lambda: [yaml_emit.dump(o) for o in objects], args.repeat)
-        json_times = timed(lambda: [json.dumps(o) for o in objects], args.repeat)
-        sample = objects[: min(len(objects), 1000)]
-        c_dump = timed(
-            lambda: [yaml.dump(o, Dumper=yaml.CSafeDumper) for o in sample],
-            max(1, args.repeat // 2),
-        )
-        py_dump = timed(
-            lambda: [yaml.dump(o, Dumper=yaml.SafeDumper) for o in sample], max(1, args.repeat // 2)
-        )
-
-        # Cold start: one spec, against importing pydantic + yaml in the same interpreter.
-        one = ["validate", "runs/bench-00000.yaml", "--environments", "environments"]
-        cold_validate = [run_cli(one, repo) for _ in range(args.repeat * 2)]
-        one_render = ["render", "runs/bench-00000.yaml", "--out", "-"]
-        cold_render = [run_cli(one_render, repo) for _ in range(args.repeat * 2)]
-        bare = []
-        for _ in range(args.repeat * 2):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "import pydantic, yaml"], check=True)
-            bare.append(time.perf_counter() - start)
-
-        kubectl = shutil.which("kubectl") if args.kubectl else None
-        kustomize: dict[str, list[float]] = {}
-        if kubectl:
-            first = sorted((repo / "out0").iterdir())
-            run_dirs = [p for p in first if p.is_dir()]
-            for count in (1, 10, 100):
-                target = repo / f"kz{count}"
-                target.mkdir()
-                (target / "kustomization.yaml").write_text(
-                    "resources:\n"
-                    + "".join(
-                        f"- ../out0/{d.name}/{step.name}/manifests.yaml\n"
-                        for d in run_dirs[:count]
-                        for step in sorted(d.iterdir())
-                        if step.is_dir() and step.name != "flux"
-                    )
-                )
-                kustomize[str(count)] = timed(
-                    lambda t=target: subprocess.run(  # type: ignore[misc]
-                        [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(t)],
-                        check=True,
-                        capture_output=True,
-                    ),
-                    max(1, args.repeat // 2),
-                )
-
-    n_obj = len(objects)
-    med = statistics.median
-    print(f"runs: {args.runs}, objects: {n_obj} (+ flux wiring), repeats: {args.repeat}")
+    print(f"load average (1/5/15 min) before: {load_before}, after: {load_after}, "
+          f"on {os.cpu_count()} CPU(s); {time.perf_counter() - started:.0f} s in all")  # fmt: skip
+    print(f"N = {args.runs} runs, {n_objects} objects (Flux Kustomizations included), "
+          f"{args.repeat} paired repeats; min / median / max")  # fmt: skip
     print(
-        f"render all (process, cold)   {stats(render_times)} s  "
-        f"-> {n_obj / med(render_times):,.0f} objects/s  [target < {TARGETS['render_all_s']} s]"
+        f"1. re-render, one run changed / first render, on disk   {spread(rerender, 2)} x"
+        f"   [target <= {TARGETS['rerender']}x]  ({rewritten[-1]})"
     )
     print(
-        f"validate all (process)       {stats(validate_times)} s  "
-        f"[target < {TARGETS['validate_all_s']} s]"
+        f"2. first render, process / json.dumps, tmpfs          {spread(json_ratios, 2)} x"
+        f"   [target <= {TARGETS['json']}x]  (render {spread(renders)} s, "
+        f"json.dumps {spread(dumps)} s)"
     )
     print(
-        f"peak RSS, render all         {report['rss_mib']:.0f} MiB largest process, "
-        f"{report['tree_rss_mib']:.0f} MiB PSS of all processes  "
-        f"[target < {TARGETS['peak_rss_mib']} MiB]"
+        f"3. peak RSS, largest process, {args.rss_runs} runs          {spread(rss, 0)} MiB"
+        f"   [target <= {TARGETS['rss_mib']:.0f} MiB]"
     )
     print(
-        f"compile (in-process)         {stats(compile_times)} s  "
-        f"-> {med(compile_times) / args.runs * 1e3:.2f} ms/run"
+        f"4. cold one-spec validate / bare import               {spread(cold_ratios, 2)} x"
+        f"   [target <= {TARGETS['cold']}x]  (validate {spread(validates)} s, "
+        f"python -c 'import pydantic, yaml' {spread(bares)} s)"
     )
-    print(
-        f"serialize, our emitter       {stats(emit_times)} s  "
-        f"-> {n_obj / med(emit_times):,.0f} objects/s"
-    )
-    print(
-        f"serialize, json.dumps        {stats(json_times)} s  "
-        f"-> {n_obj / med(json_times):,.0f} objects/s"
-    )
-    print(f"serialize, PyYAML C dumper   {len(sample) / med(c_dump):,.0f} objects/s")
-    print(f"serialize, PyYAML pure       {len(sample) / med(py_dump):,.0f} objects/s")
-    ratio = (med(compile_times) + med(emit_times)) / med(json_times)
-    print(f"compile+emit vs json.dumps   {ratio:.1f}x  [target within {TARGETS['json_ratio']}x]")
-    print(
-        f"cold validate, one spec      {stats(cold_validate)} s  "
-        f"({med(cold_validate) / med(bare):.1f}x bare)  [target < {TARGETS['cold_start_s']} s, "
-        f"{TARGETS['cold_start_ratio']}x]"
-    )
-    print(
-        f"cold render, one run         {stats(cold_render)} s  "
-        f"({med(cold_render) / med(bare):.1f}x bare)"
-    )
-    print(f"python -c 'import pydantic, yaml'  {stats(bare)} s")
-    for label, values in kustomize.items():
-        print(f"kubectl kustomize, {label:>3} run(s)  {stats(values)} s")
-    print(
-        f"(ru_maxrss of this benchmark process: "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)"
-    )
+    print("peers:")
+    for line in peer_lines:
+        print(f"  {line}")
     return 0
 
 

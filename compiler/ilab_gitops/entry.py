@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +103,24 @@ def run(found: Invocation) -> int:
     )
 
 
+def _skip_pydantic_plugin_lookup() -> None:
+    """Pydantic looks for plugins the first time it builds a validator: it imports
+    importlib.metadata and reads the metadata of every installed distribution, a tenth of a
+    one-spec `validate`. The fast path uses no pydantic plugin, so it answers "none" in
+    advance, unless pydantic is loaded already or the user names plugins to skip (then
+    pydantic's own lookup decides)."""
+    name = "pydantic.plugin._loader"
+    if name in sys.modules or "PYDANTIC_DISABLE_PLUGINS" in os.environ:
+        return
+    loader = types.ModuleType(name, "No pydantic plugins (ilab_gitops.entry).")
+    loader.get_plugins = tuple  # type: ignore[attr-defined]
+    sys.modules[name] = loader
+
+
 def main() -> None:
     found = None if os.environ.get("ILAB_GITOPS_NO_FASTPATH") else parse(sys.argv[1:])
+    if found is not None:
+        _skip_pydantic_plugin_lookup()
     if found is None:
         from ilab_gitops.cli import main as typer_main
 
@@ -117,6 +133,8 @@ def main() -> None:
         code = 130
     except Exception as err:  # the same contract as cli.main: one line, exit 3
         if found.debug:
+            import traceback  # only here: it pulls in linecache and tokenize
+
             traceback.print_exc()
         sys.stderr.write(f"ilab-gitops: internal error: {type(err).__name__}: {err}\n")
         code = core.EXIT_INTERNAL

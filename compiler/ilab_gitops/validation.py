@@ -425,10 +425,13 @@ def _located(
     return Diagnostic(document.path, pos.line, pos.column, code, field_path(path), message)
 
 
-def credential_diagnostics(document: Document) -> list[Diagnostic]:
-    """Errors for credential-looking strings anywhere in the document."""
+def credential_diagnostics(
+    document: Document, found: list[tuple[PathKey, str]] | None = None
+) -> list[Diagnostic]:
+    """Errors for credential-looking strings anywhere in the document (`found`: the scan's
+    findings when the caller has them already)."""
     out = []
-    for path, what in find_credentials(document.data):
+    for path, what in find_credentials(document.data) if found is None else found:
         pos = document.source_map.locate(path)
         out.append(
             Diagnostic(
@@ -494,8 +497,9 @@ def _environment_rules(document: Document, env: Environment) -> list[Diagnostic]
 
 def check_document(document: Document) -> tuple[SpecModel | None, list[Diagnostic]]:
     """Validate one document against the model its `kind` names."""
-    diagnostics = credential_diagnostics(document)
-    secret_paths = {path for path, _ in find_credentials(document.data)}
+    found = list(find_credentials(document.data))
+    diagnostics = credential_diagnostics(document, found)
+    secret_paths = {path for path, _ in found}
     kind = document.data.get("kind")
     model = _KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:

@@ -59,7 +59,12 @@ _BLOCK_UNSAFE = re.compile(
 #: YAML limits implicit ("key: value") keys to 1024 characters; longer keys use "? key".
 _IMPLICIT_KEY_LIMIT = 1000
 
+#: Inline spellings of single-line strings (never multi-line ones: as values those become
+#: `|` blocks, so a cached quoted form must not be found for them). Bounded.
 _cache: dict[str, str] = {}
+#: `key:` for mapping keys short enough to be implicit. Bounded.
+_keys: dict[str, str] = {}
+_CACHE_LIMIT = 100_000
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -84,7 +89,7 @@ def scalar_string(text: str) -> str:
         out = text
     else:
         out = quote(text)
-    if len(_cache) < 100_000:
+    if len(_cache) < _CACHE_LIMIT and "\n" not in text:
         _cache[text] = out
     return out
 
@@ -141,31 +146,79 @@ def _block(text: str, indent: str) -> str | None:
     return f"|{chomp}" + inner + body.replace("\n", inner)
 
 
-def _emit_mapping(value: dict[Any, Any], indent: str, out: list[str]) -> None:
+def _key_head(key: Any, indent: str, lead: str, out: list[str]) -> str:
+    """The line start for `key`'s value: `<lead>key:`, or a `? key` line then `<indent>:`."""
+    if not isinstance(key, str):
+        raise TypeError("mapping keys must be strings")
+    text = scalar_string(key)
+    if len(text) > _IMPLICIT_KEY_LIMIT:
+        out.append(f"{lead}? {text}")
+        return indent + ":"
+    if len(_keys) < _CACHE_LIMIT:
+        _keys[key] = text + ":"
+    return lead + text + ":"
+
+
+def _emit_mapping(value: dict[Any, Any], indent: str, out: list[str], lead: str) -> None:
+    """Append a non-empty mapping at `indent`; its first line starts with `lead` instead (the
+    `- ` of a list item, so the rest of the mapping aligns under the first key).
+
+    The hot loop of every render: exact types are checked inline in order of frequency,
+    everything else goes through `_emit_item`.
+    """
+    append = out.append
+    keys = _keys
+    strings = _cache
+    inner = indent + "  "
     for key in sorted(value):
-        if not isinstance(key, str):
-            raise TypeError("mapping keys must be strings")
-        text = _cache.get(key) or scalar_string(key)
-        if len(text) > _IMPLICIT_KEY_LIMIT:
-            out.append(f"{indent}? {text}")
-            head = indent + ":"
-        else:
-            head = indent + text + ":"
+        known = keys.get(key)
+        head = lead + known if known is not None else _key_head(key, indent, lead, out)
+        lead = indent
         item = value[key]
-        if type(item) is str and "\n" not in item:  # the common case, inlined for speed
-            out.append(head + " " + (_cache.get(item) or scalar_string(item)))
+        kind = type(item)
+        if kind is str:
+            text = strings.get(item)
+            if text is not None:
+                append(head + " " + text)
+            else:
+                _emit_item(head, item, indent, out)
+        elif kind is dict:
+            if item:
+                append(head)
+                _emit_mapping(item, inner, out, inner)
+            else:
+                append(head + " {}")
+        elif kind is list:
+            if item:
+                append(head)
+                _emit_list(item, inner, out)
+            else:
+                append(head + " []")
+        elif kind is int:
+            append(head + " " + int.__repr__(item))
+        elif kind is bool:
+            append(head + (" true" if item else " false"))
         else:
-            _emit_item(head, item, indent, out, False)
+            _emit_item(head, item, indent, out)
 
 
 def _emit_list(value: list[Any], indent: str, out: list[str]) -> None:
     head = indent + "-"
+    lead = indent + "- "
+    inner = indent + "  "
+    strings = _cache
     for item in value:
-        _emit_item(head, item, indent, out, True)
+        kind = type(item)
+        if kind is dict and item:
+            _emit_mapping(item, inner, out, lead)
+        elif kind is str and item in strings:
+            out.append(lead + strings[item])
+        else:
+            _emit_item(head, item, indent, out)
 
 
-def _emit_item(head: str, item: Any, indent: str, out: list[str], in_list: bool) -> None:
-    """Append `head` (`key:`, `-` or `:`, at `indent`) followed by `item`."""
+def _emit_item(head: str, item: Any, indent: str, out: list[str]) -> None:
+    """Append `head` (`key:`, `-` or `:`, at `indent`) followed by `item`: the general case."""
     if isinstance(item, str):
         if "\n" in item:
             block = _block(item, indent)
@@ -175,14 +228,12 @@ def _emit_item(head: str, item: Any, indent: str, out: list[str], in_list: bool)
     elif isinstance(item, dict):
         if not item:
             out.append(head + " {}")
-        elif in_list:
+        elif head.endswith("-"):
             # "- key: value" with the rest of the mapping aligned under the first key.
-            start = len(out)
-            _emit_mapping(item, indent + "  ", out)
-            out[start] = head + " " + out[start][len(indent) + 2 :]
+            _emit_mapping(item, indent + "  ", out, head + " ")
         else:
             out.append(head)
-            _emit_mapping(item, indent + "  ", out)
+            _emit_mapping(item, indent + "  ", out, indent + "  ")
     elif isinstance(item, list):
         if item:
             out.append(head)
@@ -193,23 +244,36 @@ def _emit_item(head: str, item: Any, indent: str, out: list[str], in_list: bool)
         out.append(head + " " + _scalar(item))
 
 
+def _document(value: Any, out: list[str]) -> None:
+    if isinstance(value, dict):
+        if value:
+            _emit_mapping(value, "", out, "")
+        else:
+            out.append("{}")
+    elif isinstance(value, list):
+        if value:
+            _emit_list(value, "", out)
+        else:
+            out.append("[]")
+    else:
+        raise TypeError(f"a YAML document must be a mapping or a list, not {type(value).__name__}")
+
+
 def dump(value: dict[str, Any] | list[Any]) -> str:
     """One YAML document (no `---`), ending in a newline."""
     out: list[str] = []
-    if isinstance(value, dict):
-        if not value:
-            return "{}\n"
-        _emit_mapping(value, "", out)
-    elif isinstance(value, list):
-        if not value:
-            return "[]\n"
-        _emit_list(value, "", out)
-    else:
-        raise TypeError(f"a YAML document must be a mapping or a list, not {type(value).__name__}")
+    _document(value, out)
     out.append("")
     return "\n".join(out)
 
 
 def dump_all(documents: Iterable[dict[str, Any]]) -> str:
     """A multi-document stream, each document introduced by `---`."""
-    return "".join("---\n" + dump(doc) for doc in documents)
+    out: list[str] = []
+    for document in documents:
+        out.append("---")
+        _document(document, out)
+    if not out:
+        return ""
+    out.append("")
+    return "\n".join(out)

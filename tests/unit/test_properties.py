@@ -297,3 +297,59 @@ def test_placeholder_text_in_a_spec_string_is_kept() -> None:
     manifests = compile_run(PipelineRun.model_validate(data), env)
     params = _params(manifests.steps[0].objects)
     assert params["baseModel"]["prefix"] == "models/step-name-placeholder"
+
+
+# --------------------------------------------------------------------------- build once
+
+
+def _built_twice(run: PipelineRun, env: Environment) -> list[list[K8sObject]]:
+    """Each step's objects the straightforward way: hash a draft built under a placeholder
+    name, then build everything again under the name derived from that hash."""
+    from ilab_gitops.manifests import hashing, pods
+    from ilab_gitops.manifests.compile import step_name
+    from ilab_gitops.manifests.model import step_wave
+    from ilab_gitops.manifests.steps import PLANS, step_dir
+    from ilab_gitops.manifests.workloads import params_configmap, workload
+
+    name = run.metadata.name
+    previous = hashing.chain_seed(name, run.spec.attempt)
+    names: dict[str, str] = {}
+    out: list[list[K8sObject]] = []
+    for index, (step_id, builder) in enumerate(zip(STEP_IDS, PLANS, strict=True)):
+        plan = builder(run, env, names)
+        annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
+        if step_id == "publish":
+            annotations[pods.ANNOTATION_SPEC_SHA] = hashing.spec_sha256(run)
+
+        def build(
+            object_name: str, notes: dict[str, str], *, draft: bool, plan: Any = plan
+        ) -> list[K8sObject]:
+            params = {**plan.params, "stepName": object_name, "outputPath": step_dir(object_name)}
+            text: Any = params if draft else hashing.pretty_json(params) + "\n"
+            return [
+                params_configmap(plan, env, name, object_name, notes, text=text),
+                workload(plan, env, name, object_name, notes),
+            ]
+
+        draft = hashing.canonical_json(build("step-name-placeholder", annotations, draft=True))
+        digest = hashing.chain(previous, draft)
+        names[step_id] = step_name(name, step_id, digest)
+        notes = {**annotations, pods.ANNOTATION_STEP_HASH: digest}
+        out.append(build(names[step_id], notes, draft=False))
+        previous = digest
+    return out
+
+
+@gen.COMPILER
+@given(gen.runs_and_environments())
+def test_each_step_built_once_equals_building_it_again_under_its_name(
+    pair: tuple[PipelineRun, Environment],
+) -> None:
+    """compile_run builds a step's objects once and names them in place; the result is the
+    same as hashing a draft and building every object again under the final name."""
+    run, env = pair
+    compiled = compile_run(run, env)
+    expected = _built_twice(run, env)
+    got = [list(step.objects[-2:]) for step in compiled.steps]
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert "step-name-placeholder" not in json.dumps(got)

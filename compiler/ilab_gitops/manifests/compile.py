@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ilab_gitops.manifests import pods
 from ilab_gitops.manifests.flux import flux_kustomizations
@@ -27,23 +26,49 @@ def step_name(run: str, step_id: str, digest: str) -> str:
     return f"{run}-{step_id}-{digest[:8]}"
 
 
-def _step_objects(
-    plan: StepPlan,
-    env: Environment,
-    run: str,
-    name: str,
-    annotations: dict[str, str],
-    *,
-    draft: bool = False,
+def _draft_objects(
+    plan: StepPlan, env: Environment, run: str, annotations: dict[str, str]
 ) -> list[K8sObject]:
-    """The step's objects. A draft (for hashing) keeps the params as data: the JSON text is a
-    pure function of it, so hashing the data covers the same bytes without formatting twice."""
-    params = {**plan.params, "stepName": name, "outputPath": step_dir(name)}
-    text: Any = params if draft else pretty_json(params) + "\n"
+    """The step's objects under a placeholder name, params kept as data: what the hash covers.
+
+    The params' JSON text is a pure function of the data, so hashing the data covers the
+    same bytes; `_name_objects` then turns this draft into the final objects in place.
+    """
+    params = {**plan.params, "stepName": _PLACEHOLDER, "outputPath": step_dir(_PLACEHOLDER)}
     return [
-        params_configmap(plan, env, run, name, annotations, text=text),
-        workload(plan, env, run, name, annotations),
+        params_configmap(plan, env, run, _PLACEHOLDER, annotations, text=params),
+        workload(plan, env, run, _PLACEHOLDER, annotations),
     ]
+
+
+def _pod_templates(obj: K8sObject) -> list[K8sObject]:
+    """The pod templates of a Job or PyTorchJob (Master and Worker may share one)."""
+    spec = obj["spec"]
+    if "template" in spec:
+        return [spec["template"]]
+    return [replica["template"] for replica in spec["pytorchReplicaSpecs"].values()]
+
+
+def _name_objects(objects: list[K8sObject], name: str, digest: str) -> None:
+    """Put the step's name where the draft has the placeholder, and its hash annotation.
+
+    Exactly the places `params_configmap` and `workload` use the name: both objects'
+    `metadata.name`, the params' `stepName` and `outputPath`, and the params volume of each
+    pod template. Only these fields are touched, never user strings; tests compare the result
+    with building every object again under the final name.
+    """
+    configmap, work = objects
+    params = configmap["data"]["params.json"]
+    params["stepName"] = name
+    params["outputPath"] = step_dir(name)
+    configmap["data"]["params.json"] = pretty_json(params) + "\n"
+    for meta in (configmap["metadata"], work["metadata"]):
+        meta["name"] = name
+        meta["annotations"][pods.ANNOTATION_STEP_HASH] = digest
+    for template in _pod_templates(work):
+        for volume in template["spec"]["volumes"]:
+            if volume["name"] == "params":
+                volume["configMap"]["name"] = name
 
 
 def workspace_pvc(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
@@ -110,16 +135,11 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
         annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
         if step_id == "publish":
             annotations[pods.ANNOTATION_SPEC_SHA] = spec_sha
-        # Hash the objects built with a placeholder name, then build them again with the
-        # name derived from that hash (a text substitution could hit user strings too).
-        draft = canonical_json(
-            _step_objects(plan, env, name, _PLACEHOLDER, annotations, draft=True)
-        )
-        digest = chain(previous, draft)
+        # Build once under a placeholder name, hash that, then put the derived name in.
+        objects = _draft_objects(plan, env, name, annotations)
+        digest = chain(previous, canonical_json(objects))
         object_name = step_name(name, step_id, digest)
-        objects = _step_objects(
-            plan, env, name, object_name, {**annotations, pods.ANNOTATION_STEP_HASH: digest}
-        )
+        _name_objects(objects, object_name, digest)
         if index == 0:
             objects[:0] = [
                 workspace_pvc(run, env, step_wave(index)),

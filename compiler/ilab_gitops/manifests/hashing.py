@@ -11,11 +11,15 @@ if TYPE_CHECKING:
     from ilab_gitops.spec.pipeline_run import PipelineRun
 
 
+#: One encoder for every call: `json.dumps` with these options builds a new one each time.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> str:
     """One spelling per value: sorted keys, no whitespace, ASCII only, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 def sha256_text(text: str) -> str:
@@ -36,11 +40,36 @@ _encode_str = json.encoder.encode_basestring  # the C encoder behind json.dumps
 
 
 def pretty_json(value: Any, indent: str = "") -> str:
-    """Indented, key-sorted JSON, same text as `json.dumps(indent=2, sort_keys=True)`.
+    """Indented, key-sorted JSON, the text of
+    `json.dumps(indent=2, sort_keys=True, ensure_ascii=False)`.
 
     The standard library drops to its pure-Python encoder whenever `indent` is set; params
     are small and shallow, so this recursion with the C string encoder is much faster.
+    Exact types are checked first (the common case), subclasses after.
     """
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = indent + "  "
+        items = []
+        for key in sorted(value):
+            item = value[key]
+            kind = type(item)
+            if kind is str:
+                text = _encode_str(item)
+            elif kind is int:
+                text = int.__repr__(item)
+            else:
+                text = pretty_json(item, inner)
+            items.append(f"{inner}{_encode_str(key)}: {text}")
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    return _pretty_other(value, indent)
+
+
+def _pretty_other(value: Any, indent: str) -> str:
     if isinstance(value, str):
         return _encode_str(value)
     if value is True:
@@ -70,6 +99,15 @@ def pretty_json(value: Any, indent: str = "") -> str:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+#: The last run hashed and its digest: compiling a run asks twice (the publish step's
+#: annotation and its params). Runs are immutable, so the identity check is enough.
+_last_spec: list[tuple[object, str]] = []
+
+
 def spec_sha256(run: PipelineRun) -> str:
     """sha256 of the run spec's canonical JSON (defaults filled in)."""
-    return sha256_text(canonical_json(run.model_dump(mode="json")))
+    if _last_spec and _last_spec[0][0] is run:
+        return _last_spec[0][1]
+    digest = sha256_text(canonical_json(run.model_dump(mode="json")))
+    _last_spec[:] = [(run, digest)]
+    return digest
