@@ -3,6 +3,8 @@ groups on every pod, the checkpoints' disk estimate."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from ilab_gitops.spec.capacity import (
 )
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun, Training
+from tests.security.cli import run_main
 from tests.support.specs import ROOT, load_environment, load_run
 
 MINIMAL = ROOT / "spec" / "examples" / "minimal.yaml"
@@ -133,3 +136,50 @@ def test_disk_estimate_by_hand(policy: str, full_states: int) -> None:
         {"modelParameters": "7B", "checkpointAtEpoch": False, "checkpoints": {"fullState": policy}}
     )
     assert estimate(no_epoch_checkpoints) == DiskEstimate(7_000_000_000, full_states, 0)
+
+
+SMALL_ON_KIND = """\
+apiVersion: gitops.instructlab.ai/v1alpha1
+kind: PipelineRun
+metadata:
+  name: tiny-on-kind
+spec:
+  environment: kind-dev
+  baseModel:
+    pvc: {claimName: models, path: tiny}
+  sdgData:
+    secretRef: {name: sdg-object-store}
+  taxonomy:
+    repoUrl: https://github.com/instructlab/taxonomy
+    commit: 9f8e7d6c5b4a39281706f5e4d3c2b1a098765432
+  training:
+    nprocPerNode: 1
+    modelParameters: 600M
+    knowledge: {epochs: 1, effectiveBatchSize: 8, learningRate: 1e-4}
+    skills: {epochs: 1, effectiveBatchSize: 8, learningRate: 1e-4}
+  evaluation:
+    judgeSecretRef: {name: judge-server}
+  output:
+    secretRef: {name: model-output-store}
+"""
+
+
+def test_disk_warning_is_reported_and_does_not_block_render(tmp_path: Path) -> None:
+    """600M parameters, fullState last: ~16.8 GiB of a 20Gi volume, a warning, not an error."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "small.yaml").write_text(SMALL_ON_KIND)
+    shutil.copytree(ROOT / "environments", tmp_path / "environments")
+    checked = run_main(["validate", "runs", "--environments", "environments"], tmp_path)
+    assert checked.returncode == 0
+    assert checked.stderr.splitlines() == [
+        "runs/small.yaml:16:22: warning[disk-estimate] spec.training.modelParameters: "
+        "checkpoints need about 16.8 GiB with fullState last and 600M parameters (2 full "
+        "state(s) x 6.7 GiB + 3 model copies x 1.1 GiB (base model and per-epoch "
+        'checkpoints)), over 80% of storage.size 20Gi of environment "kind-dev"',
+        "4 file(s) valid: 1 run(s), 3 environment(s)",
+    ]
+    rendered = run_main(
+        ["render", "runs", "--environments", "environments", "--out", "out"], tmp_path
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "out" / "tiny-on-kind").is_dir()
