@@ -18,6 +18,7 @@ RUNS ?= 1000
 
 .PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
 .PHONY: pytest-yaml-oldest lint-workflows lock
+.PHONY: gpu-check gpu-check-prepare gpu-check-rehearse
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +107,19 @@ bench: $(VENV)/.dev $(KFP_VENV)/.kfp
 # A long fuzzing campaign; exit 1 and the minimal input on a failure.
 fuzz: $(VENV)/.dev
 	$(PY) bench/fuzz.py --minutes $(MINUTES)
+
+# The training path on a real GPU (bench/gpu_check.py): prepare here (registry access, in
+# .venv-steps), then `make gpu-check` on the GPU machine with the checkout and .gpu-check/.
+# `make gpu-check-rehearse` runs it on CPU up to the first CUDA call.
+gpu-check-prepare: $(STEPS_VENV)/.steps
+	$(SBIN)/python bench/gpu_check.py prepare
+
+gpu-check:
+	$(PYTHON) bench/gpu_check.py run
+
+gpu-check-rehearse: $(STEPS_VENV)/.steps
+	test -f .gpu-check/params.json || $(SBIN)/python bench/gpu_check.py prepare
+	$(SBIN)/python bench/gpu_check.py run --rehearse
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

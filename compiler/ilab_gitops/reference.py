@@ -23,7 +23,11 @@ a test fails when this file is out of date. Both kinds use
 
 Rules checked beyond the tables: exactly one base model source; `maxBatchLen >= maxSeqLen`;
 `cpuOffload.params` only with `fsdp`; `nprocPerNode` at most the environment's GPUs per node;
-`nnodes > 1` needs ReadWriteMany storage; images pinned by digest unless `allowTagImages`;
+`nnodes` at most the environment's `gpu.nodes` (its default); `nnodes > 1` needs ReadWriteMany
+storage; with `modelParameters` set, the checkpoints' disk estimate (12 bytes per parameter
+per full state kept, 2 per model copy) is an error above `storage.size` and a warning above
+80% of it; `podLabels`/`podAnnotations` may not use the keys ilab-gitops sets; images pinned
+by digest unless `allowTagImages`;
 `evaluationKind: Job` is refused with Kueue under Flux; no credential-looking value anywhere
 (AWS key ids, `hf_`/`ghp_`/`github_pat_` tokens, private keys, passwords in URLs).
 """

@@ -12,6 +12,7 @@ the messages are rewritten for people who write YAML, not Python. Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -24,9 +25,9 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from ilab_gitops.diagnostics import Diagnostic
+from ilab_gitops.diagnostics import Diagnostic, Severity
 from ilab_gitops.sources import Document, PathKey, dotted, quote
-from ilab_gitops.spec import base, environment, pipeline_run
+from ilab_gitops.spec import base, capacity, environment, pipeline_run
 from ilab_gitops.spec.credentials import find_credentials, looks_like_credential
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
@@ -54,6 +55,7 @@ _HINT_SOURCES: tuple[tuple[object, str], ...] = (
     (pipeline_run.Sha256, "must be 64 lowercase hex characters (a sha256 digest)"),
     (pipeline_run.ObjectKey, "must be an object key without whitespace, not starting with '/'"),
     (pipeline_run.Quantity, "must be a Kubernetes quantity such as 500m, 4, 16Gi or 2Ti"),
+    (pipeline_run.ParameterCount, "must be a parameter count such as 8B, 7.2B or 350M"),
     (
         (pipeline_run.HuggingFaceModelSource, "repo"),
         'must be a Hugging Face repository id, "owner/name"',
@@ -568,10 +570,52 @@ def check_run_against_environment(
             f"nprocPerNode ({training.nprocPerNode}) exceeds the {env.gpu.perNode} GPUs per node "
             f'of environment "{name}"',
         )
-    if training.nnodes > 1 and env.storage.accessMode == "ReadWriteOnce":
+    nnodes = training.nodes(env.gpu.nodes)
+    if nnodes > env.gpu.nodes:
         add(
             ("spec", "training", "nnodes"),
-            f'nnodes is {training.nnodes} but environment "{name}" has ReadWriteOnce storage, '
+            f'nnodes ({nnodes}) exceeds the {env.gpu.nodes} node(s) of environment "{name}" '
+            "(gpu.nodes); Workers beyond them would never be scheduled",
+        )
+    elif nnodes > 1 and env.storage.accessMode == "ReadWriteOnce":
+        add(
+            ("spec", "training", "nnodes"),
+            f'nnodes is {nnodes} but environment "{name}" has ReadWriteOnce storage, '
             "which pods on several nodes cannot share",
         )
+    out.extend(_disk_estimate(document, run, environment))
     return out
+
+
+def _disk_estimate(
+    document: Document, run: PipelineRun, environment: Environment
+) -> list[Diagnostic]:
+    """The checkpoints' disk estimate against the workspace volume: an error beyond it, a
+    warning beyond 80% of it (logs, data and evaluation outputs need room too)."""
+    found = capacity.estimate(run.spec.training)
+    if found is None:
+        return []
+    size_text = environment.spec.storage.size
+    size = capacity.quantity_bytes(size_text)
+    if found.total <= size * 0.8:
+        return []
+    policy = run.spec.training.checkpoints.fullState
+    message = (
+        f"checkpoints need about {capacity.human_bytes(found.total)} with fullState {policy} "
+        f"and {run.spec.training.modelParameters} parameters ({found.explain()}), "
+    )
+    if found.total > size:
+        message += (
+            f'more than storage.size {size_text} of environment "{environment.metadata.name}"'
+        )
+        severity: Severity = "error"
+    else:
+        message += (
+            f'over 80% of storage.size {size_text} of environment "{environment.metadata.name}"'
+        )
+        severity = "warning"
+    path: PathKey = ("spec", "training", "checkpoints", "fullState")
+    if not _lookup(document.data, path)[0]:
+        path = ("spec", "training", "modelParameters")
+    located = _located(document, path, "disk-estimate", message)
+    return [dataclasses.replace(located, severity=severity)]

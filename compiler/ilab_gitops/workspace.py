@@ -215,7 +215,7 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
         env = ws.environments[env_name][1]
         problems = check_run_against_environment(document, run, env)
         ws.diagnostics.extend(problems)
-        if not problems:
+        if not any(d.severity == "error" for d in problems):
             ws.runs.append(LoadedRun(document, run, env))
     ws.diagnostics = sort_diagnostics(ws.diagnostics)
     return ws

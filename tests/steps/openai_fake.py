@@ -85,6 +85,8 @@ class FakeOpenAI:
     ) -> None:
         self.reply = reply
         self.api_key = api_key
+        #: What GET /v1/models lists (behind the API key, as the OpenAI API has it).
+        self.models = ["fake"]
         self.scorer = scorer
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -112,7 +114,10 @@ class FakeOpenAI:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
-                    self._send(200, {"object": "list", "data": [{"id": "fake"}]})
+                    if not self._authorized():
+                        return
+                    data = [{"id": m, "object": "model"} for m in fake.models]
+                    self._send(200, {"object": "list", "data": data})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 

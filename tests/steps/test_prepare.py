@@ -28,6 +28,7 @@ def params_for(tmp_path: Path, digest: str | None, model: dict[str, Any]) -> Pat
         baseModel=model,
         taxonomy={"repoUrl": "https://example.invalid/taxonomy", "commit": "0" * 40},
         maxSeqLen=256,
+        preflight={"secrets": [], "s3": []},  # test_preflight.py covers the checks
     )
     return write_params(tmp_path / "params.json", params)
 

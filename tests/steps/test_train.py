@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.steps import train
+from ilab_gitops.steps import attention, train
+from ilab_gitops.steps.attention import FlashDecision
 from ilab_gitops.steps.checkpoints import (
+    FullStatePruner,
     hf_checkpoints,
+    prune_full_states,
     quarantine_incomplete_full_state,
     resolve_model_path,
 )
@@ -24,6 +27,8 @@ def params(tmp_path: Path, **over: Any) -> train.TrainParams:
         "train-phase-1",
         backend="fsdp",
         cpuOffload={"optimizer": False, "params": True},
+        flashAttention="auto",
+        fullState="last",
         nnodes=2,
         nprocPerNode=4,
         maxSeqLen=4096,
@@ -42,6 +47,9 @@ def params(tmp_path: Path, **over: Any) -> train.TrainParams:
     return train.TrainParams.model_validate(raw)
 
 
+FLASH_ON = FlashDecision("auto", True, "flash_attn imports and compute capability 9.0")
+FLASH_OFF = FlashDecision("auto", False, "flash_attn does not import")
+
 # What the Kubeflow training operator sets in a worker pod of a 2-node PyTorchJob.
 WORKER_ENV = {
     "MASTER_ADDR": "r1-train-phase-1-0123abcd-master-0",
@@ -58,7 +66,7 @@ WORKER_ENV = {
 
 def test_worker_env_maps_to_torchrun_args(tmp_path: Path) -> None:
     p = params(tmp_path)
-    torch_args, train_args, topo = train.build_args(p, WORKER_ENV, Path("/m"))
+    torch_args, train_args, topo = train.build_args(p, WORKER_ENV, Path("/m"), FLASH_ON)
     assert topo.node_rank == 1
     assert torch_args.model_dump() == {
         "nproc_per_node": 4,
@@ -81,7 +89,9 @@ def test_worker_env_maps_to_torchrun_args(tmp_path: Path) -> None:
     assert train_args.fsdp_options.cpu_offload_params is True
     assert train_args.deepspeed_options.cpu_offload_optimizer is False
     assert train_args.accelerate_full_state_at_epoch is True
+    assert train_args.on_demand_checkpointing is True
     assert train_args.keep_last_checkpoint_only is False
+    assert train_args.disable_flash_attn is False
 
 
 def test_rank_falls_back_to_RANK_and_single_node_is_standalone(tmp_path: Path) -> None:
@@ -94,11 +104,12 @@ def test_rank_falls_back_to_RANK_and_single_node_is_standalone(tmp_path: Path) -
         backend="deepspeed",
         cpuOffload={"optimizer": True, "params": False},
     )
-    torch_args, train_args, topo = train.build_args(single, {}, Path("/m"))
+    torch_args, train_args, topo = train.build_args(single, {}, Path("/m"), FLASH_OFF)
     assert topo.node_rank == 0
     assert torch_args.master_addr is None and torch_args.rdzv_endpoint is None
     assert train_args.distributed_backend.value == "deepspeed"
     assert train_args.deepspeed_options.cpu_offload_optimizer is True
+    assert train_args.disable_flash_attn is True
 
 
 @pytest.mark.parametrize(
@@ -115,6 +126,171 @@ def test_rank_falls_back_to_RANK_and_single_node_is_standalone(tmp_path: Path) -
 def test_topology_mismatch_is_an_error(tmp_path: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(StepError, match=message):
         train.topology(params(tmp_path), env)
+
+
+@pytest.mark.parametrize(
+    ("policy", "full_state"), [("none", False), ("last", True), ("everyEpoch", True)]
+)
+def test_full_state_policy_maps_to_training_args(
+    tmp_path: Path, policy: str, full_state: bool
+) -> None:
+    p = params(tmp_path, fullState=policy, nnodes=1)
+    _, train_args, _ = train.build_args(p, {}, Path("/m"), FLASH_OFF)
+    assert train_args.accelerate_full_state_at_epoch is full_state
+    assert train_args.on_demand_checkpointing is full_state
+    assert train_args.checkpoint_at_epoch is True  # Hugging Face checkpoints are separate
+
+
+@pytest.mark.parametrize(
+    ("mode", "capability", "import_error", "use", "reason"),
+    [
+        ("auto", (9, 0), None, True, "flash_attn imports and compute capability 9.0"),
+        ("auto", (8, 6), None, True, "flash_attn imports and compute capability 8.6"),
+        ("on", (8, 0), None, True, "flash_attn imports and compute capability 8.0"),
+        (
+            "auto",
+            (9, 0),
+            "ModuleNotFoundError: No module named 'flash_attn'",
+            False,
+            "flash_attn does not import (ModuleNotFoundError: No module named 'flash_attn')",
+        ),
+        (
+            "auto",
+            (7, 5),
+            None,
+            False,
+            "GPU compute capability 7.5 is not one instructlab-training runs flash attention "
+            "on (8.x, 9.0)",
+        ),
+        (
+            "auto",
+            (10, 0),
+            None,
+            False,
+            "GPU compute capability 10.0 is not one instructlab-training runs flash attention "
+            "on (8.x, 9.0)",
+        ),
+        (
+            "auto",
+            None,
+            "ImportError: x",
+            False,
+            "no CUDA device; flash_attn does not import (ImportError: x)",
+        ),
+        ("off", (9, 0), None, False, "training.flashAttention is off"),
+    ],
+)
+def test_flash_attention_decision(
+    mode: attention.FlashMode,
+    capability: tuple[int, int] | None,
+    import_error: str | None,
+    use: bool,
+    reason: str,
+) -> None:
+    decision = attention.decide(mode, capability, import_error)
+    assert decision == FlashDecision(mode, use, reason)
+    assert decision.as_dict() == {"mode": mode, "used": use, "reason": reason}
+
+
+@pytest.mark.parametrize(
+    ("capability", "import_error", "message"),
+    [
+        (
+            (9, 0),
+            "ModuleNotFoundError: No module named 'flash_attn'",
+            "training.flashAttention is on but flash_attn does not import "
+            "(ModuleNotFoundError: No module named 'flash_attn')",
+        ),
+        (
+            (7, 0),
+            None,
+            "training.flashAttention is on but GPU compute capability 7.0 is not one "
+            "instructlab-training runs flash attention on (8.x, 9.0)",
+        ),
+    ],
+)
+def test_flash_attention_on_fails_fast_when_it_cannot(
+    capability: tuple[int, int], import_error: str | None, message: str
+) -> None:
+    with pytest.raises(StepError) as caught:
+        attention.decide("on", capability, import_error)
+    assert str(caught.value) == message
+
+
+def test_flash_attention_import_probe_reports_the_real_import() -> None:
+    # The step image for CPU tests has no flash_attn: the probe says so in one line.
+    pytest.importorskip("torch")
+    try:
+        __import__("flash_attn")
+    except ImportError:
+        assert attention.probe_import() == "ModuleNotFoundError: No module named 'flash_attn'"
+    else:  # pragma: no cover - an image with flash-attn
+        assert attention.probe_import() is None
+
+
+def test_flash_attention_on_without_gpu_exits_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = params(tmp_path, flashAttention="on", nnodes=1).model_dump()
+    path = write_params(tmp_path / "p.json", raw)
+    # Past the CUDA check, as on a GPU without flash_attn: the decision fails first.
+    monkeypatch.setattr(attention, "probe_capability", lambda: (9, 0))
+    monkeypatch.setattr(attention, "probe_import", lambda: "ModuleNotFoundError: x")
+    monkeypatch.setattr(train, "_cuda_available", lambda: True)
+    model = Path(raw["modelPath"])
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    data = Path(raw["dataPath"])
+    data.mkdir(parents=True)
+    (data / "data.jsonl").write_text("{}\n")
+    assert train.main(["--params", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "error: training.flashAttention is on but flash_attn does not import "
+        "(ModuleNotFoundError: x)"
+    )
+    assert not (tmp_path / "train-phase-1" / "checkpoints").exists()
+
+
+def full_state(ckpt: Path, epoch: int, *, complete: bool) -> Path:
+    folder = ckpt / "full_state" / f"epoch_{epoch}"
+    folder.mkdir(parents=True)
+    (folder / "model.bin").write_bytes(b"state")
+    if complete:
+        (folder / "training_metadata.json").write_bytes(b"meta")
+    return folder
+
+
+def test_prune_keeps_newest_complete_and_the_one_being_written(tmp_path: Path) -> None:
+    ckpt = tmp_path / "checkpoints"
+    for epoch, complete in ((0, True), (1, True), (2, True), (3, False)):
+        full_state(ckpt, epoch, complete=complete)
+    (ckpt / "full_state" / "notes").mkdir()  # not the trainer's: left alone
+    removed = prune_full_states(ckpt)
+    assert sorted(p.name for p in removed) == ["epoch_0", "epoch_1"]
+    assert sorted(p.name for p in (ckpt / "full_state").iterdir()) == [
+        "epoch_2",
+        "epoch_3",
+        "notes",
+    ]
+    assert prune_full_states(ckpt) == []  # a second pass changes nothing
+    assert prune_full_states(tmp_path / "nothing") == []
+
+
+def test_prune_never_deletes_when_nothing_is_complete(tmp_path: Path) -> None:
+    ckpt = tmp_path / "checkpoints"
+    full_state(ckpt, 0, complete=False)
+    assert prune_full_states(ckpt) == []
+    assert (ckpt / "full_state" / "epoch_0").is_dir()
+
+
+def test_pruner_sweeps_when_training_ends(tmp_path: Path) -> None:
+    ckpt = tmp_path / "checkpoints"
+    with FullStatePruner(ckpt, interval_s=3600) as pruner:
+        for epoch in range(3):  # what training writes while the pruner waits
+            full_state(ckpt, epoch, complete=True)
+    assert [p.name for p in pruner.removed] == ["epoch_0", "epoch_1"]
+    assert [p.name for p in (ckpt / "full_state").iterdir()] == ["epoch_2"]
 
 
 def fake_checkpoint(path: Path, *, weights: bool = True) -> Path:

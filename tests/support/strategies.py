@@ -190,17 +190,18 @@ def _training_settings() -> Strategy[Spec]:
         seed=st.integers(0, 2**32 - 1),
         saveSamples=st.integers(0, 10**9),
         checkpointAtEpoch=st.booleans(),
+        flashAttention=st.sampled_from(["auto", "on", "off"]),
+        checkpoints=_opt(fullState=st.sampled_from(["none", "last", "everyEpoch"])),
         knowledge=phases(),
         skills=phases(),
     )
 
 
 @st.composite
-def _trainings(draw: st.DrawFn, gpus: int, single_node: bool) -> Spec:
-    out: Spec = {
-        "nnodes": 1 if single_node else draw(st.one_of(st.integers(1, 4), st.integers(1, 100))),
-        "nprocPerNode": draw(st.integers(1, gpus if gpus > 0 else 16)),
-    }
+def _trainings(draw: st.DrawFn, gpus: int, single_node: bool, nodes: int) -> Spec:
+    out: Spec = {"nprocPerNode": draw(st.integers(1, gpus if gpus > 0 else 16))}
+    if draw(st.booleans()):  # else the environment's gpu.nodes
+        out["nnodes"] = 1 if single_node else draw(st.integers(1, nodes))
     backend, offload = draw(_cpu_offloads())
     if draw(st.booleans()):
         out["backend"] = backend
@@ -223,7 +224,9 @@ def _trainings(draw: st.DrawFn, gpus: int, single_node: bool) -> Spec:
 def trainings(env_name: str) -> Strategy[Spec]:
     """Training settings that fit the environment (GPUs per node, storage access mode)."""
     env = environment(env_name)
-    return _trainings(env.spec.gpu.perNode, env.spec.storage.accessMode == "ReadWriteOnce")
+    return _trainings(
+        env.spec.gpu.perNode, env.spec.storage.accessMode == "ReadWriteOnce", env.spec.gpu.nodes
+    )
 
 
 @functools.cache
@@ -283,9 +286,10 @@ def run_specs(env_name: str) -> Strategy[Spec]:
         "output": _opt({"secretRef": secret_ref()}, prefix=_non_blank(40), attempt=_attempts()),
     }
     optional = {"attempt": _attempts(), "publish": publishes()}
-    # The default topology (2 nodes x 2 processes) fits only some environments.
+    # The default topology (gpu.nodes nodes x 2 processes) fits only some environments.
     gpus = env.spec.gpu.perNode
-    if env.spec.storage.accessMode == "ReadWriteMany" and (gpus == 0 or gpus >= 2):
+    fits_nodes = env.spec.storage.accessMode == "ReadWriteMany" or env.spec.gpu.nodes == 1
+    if fits_nodes and (gpus == 0 or gpus >= 2):
         optional["training"] = trainings(env_name)
     else:
         required["training"] = trainings(env_name)

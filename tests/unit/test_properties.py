@@ -144,10 +144,12 @@ def test_object_names_are_valid_unique_and_short_enough(
         assert DNS1035.match(name), name
         replicas = obj["spec"]["pytorchReplicaSpecs"]
         assert len(f"{name}-master-0") <= 63
-        if run.spec.training.nnodes > 1 and obj["metadata"]["labels"][
-            "gitops.instructlab.ai/step"
-        ].startswith("train-"):
-            assert replicas["Worker"]["replicas"] == run.spec.training.nnodes - 1
+        nnodes = run.spec.training.nodes(env.spec.gpu.nodes)
+        is_training = obj["metadata"]["labels"]["gitops.instructlab.ai/step"].startswith("train-")
+        if is_training:
+            assert ("Worker" in replicas) == (nnodes > 1)
+        if nnodes > 1 and is_training:
+            assert replicas["Worker"]["replicas"] == nnodes - 1
         if "Worker" in replicas:
             last = f"{name}-worker-{replicas['Worker']['replicas'] - 1}"
             assert len(last) <= 63 and DNS1035.match(last), last

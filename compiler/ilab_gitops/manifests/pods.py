@@ -46,8 +46,12 @@ def secret_env(env_name: str, secret: str, key: str, *, optional: bool = False) 
     return {"name": env_name, "valueFrom": {"secretKeyRef": ref}}
 
 
-def s3_env(prefix: str, secret: str, *, with_data_key: bool = False) -> list[K8sObject]:
-    """Env vars for an S3 secret in ilab-on-ocp's layout (values stay in the Secret)."""
+def s3_env(
+    prefix: str, secret: str, *, with_data_key: bool = False, all_optional: bool = False
+) -> list[K8sObject]:
+    """Env vars for an S3 secret in ilab-on-ocp's layout (values stay in the Secret).
+    `all_optional`: a missing key reaches the step's preflight, which names it, instead of
+    stopping the pod at CreateContainerConfigError."""
     keys = [
         ("BUCKET", "bucket", False),
         ("ACCESS_KEY", "access_key", False),
@@ -59,7 +63,7 @@ def s3_env(prefix: str, secret: str, *, with_data_key: bool = False) -> list[K8s
     if with_data_key:
         keys.insert(3, ("DATA_KEY", "data_key", False))
     return [
-        secret_env(f"ILAB_{prefix}_{suffix}", secret, key, optional=optional)
+        secret_env(f"ILAB_{prefix}_{suffix}", secret, key, optional=optional or all_optional)
         for suffix, key, optional in keys
     ]
 
@@ -167,13 +171,21 @@ def _env_parts(env: Environment) -> tuple[K8sObject, list[K8sObject]]:
     if hit is not None and hit[0] is env:
         return hit[1]
     parts = (
-        env.spec.podSecurity.model_dump(exclude_none=True),
+        env.spec.podSecurity.security_context(),
         [t.model_dump(exclude_none=True) for t in env.spec.tolerations],
     )
     if len(_ENV_PARTS) >= 64:
         _ENV_PARTS.clear()
     _ENV_PARTS[id(env)] = (env, parts)
     return parts
+
+
+def template_meta(env: Environment, run: str, step: str) -> K8sObject:
+    """Pod template metadata: the environment's pod labels and annotations, then ours."""
+    meta: K8sObject = {"labels": {**env.spec.podLabels, **labels(run, step)}}
+    if env.spec.podAnnotations:
+        meta["annotations"] = dict(env.spec.podAnnotations)
+    return meta
 
 
 def object_meta(

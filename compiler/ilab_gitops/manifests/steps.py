@@ -48,22 +48,56 @@ def _base_params(run: PipelineRun, step_id: str) -> K8sObject:
     }
 
 
+def _required_keys(envs: list[K8sObject], names: tuple[str, ...]) -> list[K8sObject]:
+    """The preflight's list of Secret keys a later step requires, from their env vars."""
+    out = []
+    for item in envs:
+        if item["name"] in names:
+            ref = item["valueFrom"]["secretKeyRef"]
+            out.append(
+                {"env": item["name"], "secretKeyRef": {"name": ref["name"], "key": ref["key"]}}
+            )
+    return out
+
+
+def _s3_check(field: str, prefix: str, secret: str, object_env: str | None = None) -> K8sObject:
+    check: K8sObject = {"field": field, "prefix": prefix, "secretRef": {"name": secret}}
+    if object_env is not None:
+        check["objectKeyEnv"] = object_env
+    return check
+
+
+def _s3_required(prefix: str, *extra: str) -> tuple[str, ...]:
+    return tuple(f"ILAB_{prefix}_{k}" for k in ("BUCKET", "ACCESS_KEY", "SECRET_KEY", *extra))
+
+
 def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    """prepare, whose first act is the preflight: the later steps' Secret keys are mounted
+    here as optional env vars so a missing one is named instead of blocking the pod."""
     spec = run.spec
     base = spec.baseModel
     s3_volumes, s3_ca = _object_store_ca(env)
-    envs = pods.s3_env("SDG", spec.sdgData.secretRef.name, with_data_key=True)
+    sdg_secret = spec.sdgData.secretRef.name
+    envs = pods.s3_env("SDG", sdg_secret, with_data_key=True, all_optional=True)
+    required = _s3_required("SDG", "DATA_KEY")
+    s3_checks = [_s3_check("sdgData.secretRef", "SDG", sdg_secret, "ILAB_SDG_DATA_KEY")]
+    hf_check: K8sObject | None = None
     volumes = list(s3_volumes)
     model: K8sObject = {"source": base.kind}
     if base.s3 is not None:
         model["prefix"] = base.s3.prefix
-        envs += pods.s3_env("MODEL", base.s3.secretRef.name)
+        envs += pods.s3_env("MODEL", base.s3.secretRef.name, all_optional=True)
+        required += _s3_required("MODEL")
+        s3_checks.append(_s3_check("baseModel.s3.secretRef", "MODEL", base.s3.secretRef.name))
     elif base.huggingFace is not None:
         model["repo"] = base.huggingFace.repo
         model["revision"] = base.huggingFace.revision
+        hf_check = {"repo": base.huggingFace.repo, "revision": base.huggingFace.revision}
         if base.huggingFace.tokenSecretRef is not None:
             ref = base.huggingFace.tokenSecretRef
-            envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key))
+            envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key, optional=True))
+            required += ("HF_TOKEN",)
+            hf_check["tokenEnv"] = "HF_TOKEN"
     elif base.pvc is not None:
         model["path"] = f"{pods.BASE_MODEL_DIR}/{base.pvc.path}"
         volumes.append(
@@ -79,12 +113,32 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
         envs.append(
             pods.secret_env("ILAB_TAXONOMY_TOKEN", spec.taxonomy.credentialsSecretRef.name, "token")
         )
+    # Later steps' needs: the output bucket (upload, publish) and the judge (evaluation).
+    out_secret = spec.output.secretRef.name
+    envs += pods.s3_env("OUTPUT", out_secret, all_optional=True)
+    required += _s3_required("OUTPUT")
+    s3_checks.append(_s3_check("output.secretRef", "OUTPUT", out_secret))
+    envs += _judge_env(run, optional=True)
+    required += ("ILAB_JUDGE_API_TOKEN", "ILAB_JUDGE_ENDPOINT", "ILAB_JUDGE_MODEL_NAME")
+    judge_ca = _ca("judge-ca", spec.evaluation.caBundle)
+    volumes += judge_ca
     params = {
         **_base_params(run, "prepare"),
         "sdgData": {"sha256": spec.sdgData.sha256, "caBundle": s3_ca},
         "baseModel": model,
         "taxonomy": {"repoUrl": spec.taxonomy.repoUrl, "commit": spec.taxonomy.commit},
         "maxSeqLen": spec.training.maxSeqLen,
+        "preflight": {
+            "secrets": _required_keys(envs, required),
+            "s3": s3_checks,
+            "s3CaBundle": s3_ca,
+            "judge": {
+                "secretRef": {"name": spec.evaluation.judgeSecretRef.name},
+                "caBundle": f"{pods.CA_DIR}/judge-ca/ca.crt" if judge_ca else None,
+            },
+            "huggingFace": hf_check,
+            "taxonomyBaseBranch": spec.evaluation.final.taxonomyBaseBranch,
+        },
         "attempt": [spec.attempt, spec.sdgData.attempt],
     }
     return StepPlan(
@@ -109,11 +163,14 @@ def _phase(
 ) -> StepPlan:
     training = run.spec.training
     gpus = training.nprocPerNode if env.spec.gpu.perNode else 0
+    nnodes = training.nodes(env.spec.gpu.nodes)
     params = {
         **_base_params(run, step_id),
         "backend": training.backend,
         "cpuOffload": training.cpuOffload.model_dump(),
-        "nnodes": training.nnodes,
+        "flashAttention": training.flashAttention,
+        "fullState": training.checkpoints.fullState,
+        "nnodes": nnodes,
         "nprocPerNode": training.nprocPerNode,
         "maxSeqLen": training.maxSeqLen,
         "maxBatchLen": training.maxBatchLen,
@@ -137,7 +194,7 @@ def _phase(
         resources=StepResources(cpu=training.resources.cpu, memory=training.resources.memory),
         kind="PyTorchJob",
         gpus=gpus,
-        nnodes=training.nnodes,
+        nnodes=nnodes,
         nproc_per_node=training.nprocPerNode,
         queued=True,
     )
@@ -171,12 +228,12 @@ def train_phase_2(run: PipelineRun, env: Environment, upstream: Mapping[str, str
     )
 
 
-def _judge_env(run: PipelineRun) -> list[K8sObject]:
+def _judge_env(run: PipelineRun, *, optional: bool = False) -> list[K8sObject]:
     secret = run.spec.evaluation.judgeSecretRef.name
     return [
-        pods.secret_env("ILAB_JUDGE_API_TOKEN", secret, "api_token"),
-        pods.secret_env("ILAB_JUDGE_ENDPOINT", secret, "endpoint"),
-        pods.secret_env("ILAB_JUDGE_MODEL_NAME", secret, "model_name"),
+        pods.secret_env("ILAB_JUDGE_API_TOKEN", secret, "api_token", optional=optional),
+        pods.secret_env("ILAB_JUDGE_ENDPOINT", secret, "endpoint", optional=optional),
+        pods.secret_env("ILAB_JUDGE_MODEL_NAME", secret, "model_name", optional=optional),
     ]
 
 

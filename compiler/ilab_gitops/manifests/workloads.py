@@ -48,7 +48,7 @@ def workload(
     res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
     container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
     main = pods.container(container_name, plan.image, plan.module, plan.env, res)
-    template_meta = {"labels": pods.labels(run, plan.step_id)}
+    template_meta = pods.template_meta(env, run, plan.step_id)
     restart = "OnFailure" if plan.kind == "PyTorchJob" else "Never"
     pod = pods.pod_spec(
         env,

@@ -82,6 +82,13 @@ class Gpu(StrictModel):
     perNode: Annotated[int, Field(ge=0, le=16)] = Field(
         description="GPUs per node; 0 for CPU-only development clusters."
     )
+    nodes: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=1,
+        description=(
+            "Nodes a run may train on at once: the default and the upper bound of "
+            "training.nnodes (1: a single-node cluster, whose jobs never get Workers)."
+        ),
+    )
 
 
 class Toleration(StrictModel):
@@ -186,6 +193,30 @@ class PodSecurity(StrictModel):
     fsGroup: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
         default=None, description="Group that owns mounted volumes."
     )
+    supplementalGroups: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Extra GIDs of every step process, e.g. the group that owns an NFS export which "
+            "ignores fsGroup."
+        ),
+    )
+    fsGroupChangePolicy: Literal["OnRootMismatch", "Always"] | None = Field(
+        default=None,
+        description=(
+            "OnRootMismatch skips the recursive ownership change of a large volume whose root "
+            "already has the right group."
+        ),
+    )
+
+    def security_context(self) -> dict[str, object]:
+        """The fields set, as a pod securityContext (empty lists left out)."""
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if v != []}
+
+
+#: Pod label and annotation prefixes the compiler owns.
+_LABELS = ("app.kubernetes.io/", "gitops.instructlab.ai/", "kueue.x-k8s.io/")
+_ANNOTATIONS = ("gitops.instructlab.ai/", "kueue.x-k8s.io/", "argocd.argoproj.io/")
 
 
 class EnvironmentSpec(StrictModel):
@@ -241,6 +272,22 @@ class EnvironmentSpec(StrictModel):
     )
     resources: Resources = Field(default_factory=Resources)
     podSecurity: PodSecurity = Field(default_factory=PodSecurity)
+    podLabels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=64,
+        description=(
+            "Labels on every step pod (not on the Job), e.g. for a mesh or cost reporting; "
+            "ilab-gitops's own label keys are refused."
+        ),
+    )
+    podAnnotations: dict[LabelKey, Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description=(
+            'Annotations on every step pod, e.g. sidecar.istio.io/inject: "false" (a sidecar '
+            "would keep a finished Job's pod running)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
@@ -257,6 +304,21 @@ class EnvironmentSpec(StrictModel):
             raise ValueError(
                 "evaluationKind Job with kueue under flux: Flux treats a suspended (queued) Job "
                 "as ready, so later steps would start early; use auto or PyTorchJob"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pod_metadata(self) -> Self:
+        taken = [f"podLabels sets {k}" for k in sorted(self.podLabels) if k.startswith(_LABELS)]
+        taken += [
+            f"podAnnotations sets {k}"
+            for k in sorted(self.podAnnotations)
+            if k.startswith(_ANNOTATIONS)
+        ]
+        if taken:
+            raise ValueError(
+                "; ".join(taken) + ": ilab-gitops sets these keys itself (reserved: labels "
+                f"{', '.join(_LABELS)}; annotations {', '.join(_ANNOTATIONS)})"
             )
         return self
 

@@ -31,6 +31,7 @@ Quantity = Annotated[
     StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"),
 ]
 AutoOrInt = Literal["auto"] | Annotated[int, Field(ge=1, le=4096)]
+ParameterCount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,6}(\.[0-9]{1,3})?[MB]$")]
 
 
 class S3ModelSource(StrictModel):
@@ -165,6 +166,19 @@ class WorkerResources(StrictModel):
     memory: Quantity = Field(default="100Gi", description="Memory per pod (Kubernetes quantity).")
 
 
+class CheckpointPolicy(StrictModel):
+    """Which resumable training states (weights + optimizer) stay on the workspace volume."""
+
+    fullState: Literal["none", "last", "everyEpoch"] = Field(
+        default="last",
+        description=(
+            "Full training state (weights + optimizer, what a re-created pod resumes from). "
+            "none: never saved, a restarted phase starts over; last: one per epoch, each older "
+            "one deleted once the next is complete; everyEpoch: one per epoch, all kept."
+        ),
+    )
+
+
 class Training(StrictModel):
     """Multi-phase training with instructlab-training (phase 1 knowledge, phase 2 skills)."""
 
@@ -172,8 +186,12 @@ class Training(StrictModel):
         default="fsdp", description="Distributed training backend."
     )
     cpuOffload: CpuOffload = Field(default_factory=CpuOffload)
-    nnodes: Annotated[int, Field(ge=1, le=100)] = Field(
-        default=2, description="Number of nodes (PyTorchJob: one Master plus nnodes-1 Workers)."
+    nnodes: Annotated[int, Field(ge=1, le=100)] | None = Field(
+        default=None,
+        description=(
+            "Number of nodes, 1 to 100 (PyTorchJob: one Master plus nnodes-1 Workers); at "
+            "most, and by default, the environment's gpu.nodes."
+        ),
     )
     nprocPerNode: Annotated[int, Field(ge=1, le=16)] = Field(
         default=2, description="Processes (GPUs) per node; at most the environment's GPUs/node."
@@ -194,11 +212,32 @@ class Training(StrictModel):
     checkpointAtEpoch: bool = Field(
         default=True, description="Also save a checkpoint at the end of every epoch."
     )
+    flashAttention: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description=(
+            "auto: flash attention where flash_attn imports and the GPU supports it (compute "
+            "capability 8.x or 9.0, what instructlab-training 0.16.2 accepts), else train "
+            "without it and say so in the log and the step's marker; on: fail at once when it "
+            "cannot be used; off: never."
+        ),
+    )
+    checkpoints: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+    modelParameters: ParameterCount | None = Field(
+        default=None,
+        description=(
+            "Parameter count of the base model, e.g. 8B or 350M; validate estimates the "
+            "checkpoints' disk use from it and compares it to the environment's storage.size."
+        ),
+    )
     knowledge: Phase = Field(default_factory=_knowledge, description="Phase 1.")
     skills: Phase = Field(
         default_factory=_skills,
         description="Phase 2; starts from the highest samples_N checkpoint of phase 1.",
     )
+
+    def nodes(self, environment_nodes: int) -> int:
+        """nnodes as set, else the environment's node count."""
+        return self.nnodes if self.nnodes is not None else environment_nodes
 
     @model_validator(mode="after")
     def _rules(self) -> Self:

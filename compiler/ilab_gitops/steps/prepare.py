@@ -1,5 +1,7 @@
 """prepare: SDG tarball + base model -> `<outputPath>/{data,model,taxonomy,processed}`.
 
+0. Preflight (preflight.py): every Secret key, bucket, the judge and the Hugging Face
+   revision that later steps need, checked before any download; all problems at once.
 1. Stream the SDG tarball from S3 through sha256 and a safe tar extractor in one pass (no
    local copy of the tarball); a dropped connection resumes with a Range request.
 2. Commit nothing unless the digest matches and the layout is data/, model/, taxonomy/.
@@ -23,6 +25,7 @@ from ilab_gitops.steps import base_model, data
 from ilab_gitops.steps.archive import Extracted, Limits, extract_stream
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
+from ilab_gitops.steps.preflight import PreflightParams, check_taxonomy, preflight
 from ilab_gitops.steps.runtime import StepError, StepParams, optional_env, run_step, secret_env
 from ilab_gitops.steps.s3 import ResumableObjectReader, S3Client, make_client, settings_from_env
 from ilab_gitops.steps.taxonomy import head_commit
@@ -60,6 +63,7 @@ class PrepareParams(StepParams):
     baseModel: BaseModelParams
     taxonomy: TaxonomyParams
     maxSeqLen: int
+    preflight: PreflightParams
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ def bring_base_model(params: PrepareParams, model_dir: Path) -> dict[str, object
 
 
 def prepare(params: PrepareParams, *, limits: Limits | None = None) -> None:
+    preflight(params.preflight)
     settings = settings_from_env("SDG", "the sdgData Secret", params.sdgData.caBundle)
     key = secret_env("ILAB_SDG_DATA_KEY", "add key 'data_key' to the sdgData Secret")
     client = make_client(settings)
@@ -165,7 +170,12 @@ def prepare(params: PrepareParams, *, limits: Limits | None = None) -> None:
         )
         model_info = bring_base_model(params, stage / "model")
         commit = head_commit(stage / "taxonomy")
-        if commit is not None and commit != params.taxonomy.commit:
+        base_branch = params.preflight.taxonomyBaseBranch
+        if base_branch is not None:
+            problems = check_taxonomy(stage / "taxonomy", params.taxonomy.commit, base_branch)
+            if problems:
+                raise StepError("; ".join(problems))
+        elif commit is not None and commit != params.taxonomy.commit:
             log.warning("taxonomy/ is at %s, the run names %s", commit, params.taxonomy.commit)
         data.phase_inputs(stage / "data")
         samples = {

@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ilab_gitops.steps.attention import FlashDecision, FlashMode, decide_here
 from ilab_gitops.steps.checkpoints import (
+    FullStatePruner,
     hf_checkpoints,
     quarantine_incomplete_full_state,
     resolve_model_path,
@@ -42,6 +44,8 @@ class CpuOffload(BaseModel):
 class TrainParams(StepParams):
     backend: Literal["fsdp", "deepspeed"]
     cpuOffload: CpuOffload
+    flashAttention: FlashMode
+    fullState: Literal["none", "last", "everyEpoch"]
     nnodes: int
     nprocPerNode: int
     maxSeqLen: int
@@ -132,8 +136,9 @@ def torchrun_kwargs(params: TrainParams, topo: Topology) -> dict[str, Any]:
     return kwargs
 
 
-def training_kwargs(params: TrainParams, model_path: Path) -> dict[str, Any]:
+def training_kwargs(params: TrainParams, model_path: Path, flash: FlashDecision) -> dict[str, Any]:
     """Keyword arguments for `TrainingArgs`; enums are passed by value and parsed there."""
+    full_state = params.fullState != "none"
     return {
         "model_path": str(model_path),
         # prepare already tokenized the data: run_training reads <data_output_dir>/data.jsonl.
@@ -151,9 +156,13 @@ def training_kwargs(params: TrainParams, model_path: Path) -> dict[str, Any]:
         "random_seed": params.seed,
         "checkpoint_at_epoch": params.checkpointAtEpoch,
         # Full state at each epoch is what a re-created pod resumes from; on-demand saves a
-        # full state when the pod is told to stop (preemption, eviction).
-        "accelerate_full_state_at_epoch": True,
-        "on_demand_checkpointing": True,
+        # full state when the pod is told to stop (preemption, eviction). With fullState
+        # none neither is written and a restarted phase starts over; with last, the step
+        # deletes older ones (checkpoints.FullStatePruner).
+        "accelerate_full_state_at_epoch": full_state,
+        "on_demand_checkpointing": full_state,
+        # Decided here (attention.py), never left to instructlab-training's own probe.
+        "disable_flash_attn": not flash.use,
         # Evaluation picks among all phase-2 checkpoints, so none may be overwritten.
         "keep_last_checkpoint_only": False,
         "distributed_backend": params.backend,
@@ -163,22 +172,26 @@ def training_kwargs(params: TrainParams, model_path: Path) -> dict[str, Any]:
 
 
 def build_args(
-    params: TrainParams, env: Mapping[str, str], model_path: Path
+    params: TrainParams, env: Mapping[str, str], model_path: Path, flash: FlashDecision
 ) -> tuple[Any, Any, Topology]:
     from instructlab.training import TorchrunArgs, TrainingArgs
 
     topo = topology(params, env)
     return (
         TorchrunArgs(**torchrun_kwargs(params, topo)),
-        TrainingArgs(**training_kwargs(params, model_path)),
+        TrainingArgs(**training_kwargs(params, model_path, flash)),
         topo,
     )
 
 
-def train(params: TrainParams) -> None:
+def _cuda_available() -> bool:
     import torch
 
-    if not torch.cuda.is_available():
+    return bool(torch.cuda.is_available())
+
+
+def train(params: TrainParams) -> None:
+    if not _cuda_available():
         raise StepError(
             "no CUDA device in this pod: instructlab-training needs GPUs "
             "(the environment's gpu.perNode is 0 or the node has no driver)"
@@ -187,14 +200,21 @@ def train(params: TrainParams) -> None:
     data = Path(params.dataPath) / "data.jsonl"
     if not data.is_file():
         raise StepError(f"{data} not found: did the prepare step finish?")
-    torch_args, train_args, topo = build_args(params, os.environ, model_path)
+    flash = decide_here(params.flashAttention)
+    torch_args, train_args, topo = build_args(params, os.environ, model_path, flash)
     params.checkpoints.mkdir(parents=True, exist_ok=True)
     if topo.node_rank == 0:
         quarantine_incomplete_full_state(params.checkpoints)
 
     from instructlab.training import run_training
 
-    run_training(torch_args=torch_args, train_args=train_args)
+    if topo.node_rank == 0 and params.fullState == "last":
+        with FullStatePruner(params.checkpoints) as pruner:
+            run_training(torch_args=torch_args, train_args=train_args)
+        pruned = len(pruner.removed)
+    else:
+        run_training(torch_args=torch_args, train_args=train_args)
+        pruned = 0
     if topo.node_rank != 0:
         return
     hf_format = params.checkpoints / "hf_format"
@@ -209,6 +229,8 @@ def train(params: TrainParams) -> None:
             "checkpoints": [{"name": c.name, "samples": c.samples} for c in saved],
             "nnodes": topo.nnodes,
             "nprocPerNode": topo.nproc_per_node,
+            "flashAttention": flash.as_dict(),
+            "fullState": {"policy": params.fullState, "pruned": pruned},
         },
     )
     write_marker(params.output, marker)
