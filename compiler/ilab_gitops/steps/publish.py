@@ -288,7 +288,7 @@ def card_time_on_hub(
     render the same card as the first attempt, or the revision would look foreign.
     """
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
     with tempfile.TemporaryDirectory(prefix="hub-card-") as tmp:
         try:
@@ -301,7 +301,7 @@ def card_time_on_hub(
                 cache_dir=tmp,
             )
             text = Path(path).read_text("utf-8", errors="replace")
-        except HfHubHTTPError:
+        except (HfHubHTTPError, EntryNotFoundError):
             return results  # no such repo, revision or card: nothing published yet
     match = _CARD_FINISHED.search(text)
     if match is None:
