@@ -60,7 +60,10 @@ _HINT_SOURCES: tuple[tuple[object, str], ...] = (
         (pipeline_run.HuggingFaceModelSource, "repo"),
         'must be a Hugging Face repository id, "owner/name"',
     ),
-    ((pipeline_run.PvcModelSource, "path"), "must be a relative path without whitespace"),
+    (
+        (pipeline_run.PvcModelSource, "path"),
+        "must be a relative path without whitespace or '..' segments",
+    ),
     ((pipeline_run.Taxonomy, "repoUrl"), "must be an https:// URL without spaces or credentials"),
     (
         (pipeline_run.FinalEval, "taxonomyBaseBranch"),

@@ -2,7 +2,11 @@
 
 Uploads (`create_repo`, `create_branch`, `create_commit`) are regular (non-LFS) only:
 `preupload` answers `uploadMode: regular`, so the commit carries base64 contents in its
-NDJSON body, which is what this server stores.
+NDJSON body, which is what this server stores. What is uploaded is also served back like
+`add_model`'s repos: a new repo's `main` holds the `.gitattributes` the Hub writes into every
+new repo, a new branch starts from `main` (or the `startingPoint` sent), a commit (file
+additions and `deletedFile`s) moves its branch to a new snapshot, and `GET /api/models/{repo}`
+(`model_info` without a revision) answers for `main`, with `private` as created.
 
 Downloads follow huggingface_hub 2.x's `snapshot_download`: `GET /api/models/{repo}/revision/
 {rev}` resolves the revision to a commit (`sha`, `siblings`), `GET /api/models/{repo}/tree/
@@ -30,6 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -124,7 +129,7 @@ class FakeHub:
                         if body.get("organization")
                         else body["name"]
                     )
-                    if repo in hub.repos:
+                    if repo in hub.repos or repo in hub.models:
                         self._send(
                             409,
                             {
@@ -135,6 +140,8 @@ class FakeHub:
                         return
                     hub.repos[repo] = body
                     hub.branches[repo] = {"main"}
+                    private = body.get("private") or body.get("visibility") == "private"
+                    hub.add_model(repo, {".gitattributes": GITATTRIBUTES}, private=bool(private))
                     self._send(200, {"url": f"{hub.url}/{repo}", "name": repo})
                     return
                 if path == "/api/validate-yaml":
@@ -156,6 +163,10 @@ class FakeHub:
                         self._send(409, {"error": "Reference already exists"})
                         return
                     hub.branches[repo].add(branch)
+                    start = (json.loads(raw) if raw else {}).get("startingPoint") or "main"
+                    base = hub.models.get(repo, {}).get(start)
+                    if base is not None:
+                        hub.add_model(repo, base.files, branch=branch, private=repo in hub.private)
                     self._send(200, {})
                     return
                 if match := re.fullmatch(r"/api/models/(.+)/preupload/(.+)", path):
@@ -172,16 +183,7 @@ class FakeHub:
                     return
                 if match := re.fullmatch(r"/api/models/(.+)/commit/(.+)", path):
                     repo, revision = match.groups()
-                    lines = [json.loads(line) for line in raw.decode().splitlines() if line]
-                    header = next(x["value"] for x in lines if x["key"] == "header")
-                    stored = hub.files.setdefault((repo, revision), {})
-                    for item in lines:
-                        if item["key"] == "file":
-                            value = item["value"]
-                            stored[value["path"]] = base64.b64decode(value["content"])
-                    hub.commits.append(
-                        {"repo": repo, "revision": revision, "summary": header["summary"]}
-                    )
+                    hub.apply_commit(repo, revision, raw)
                     self._send(
                         200,
                         {
@@ -213,6 +215,11 @@ class FakeHub:
                     return
                 with hub.lock:
                     hub.seen.append(seen)
+                if match := re.fullmatch(r"/api/models/([^/]+/[^/]+)", url.path):
+                    snapshot = self._snapshot(match[1], "main", auth, head=head)
+                    if snapshot is not None:
+                        self._send(200, hub.model_info(match[1], snapshot), head=head)
+                    return
                 if match := re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/([^/]+)", url.path):
                     snapshot = self._snapshot(match[1], unquote(match[2]), auth, head=head)
                     if snapshot is not None:
@@ -351,6 +358,24 @@ class FakeHub:
         if private:
             self.private.add(repo)
         return commit
+
+    def apply_commit(self, repo: str, revision: str, raw: bytes) -> None:
+        """A `create_commit` NDJSON body: store the files and move the branch."""
+        lines = [json.loads(line) for line in raw.decode().splitlines() if line]
+        header = next(x["value"] for x in lines if x["key"] == "header")
+        stored = self.files.setdefault((repo, revision), {})
+        current = self.models.get(repo, {}).get(unquote(revision))
+        tree = dict(current.files) if current is not None else {}
+        for item in lines:
+            if item["key"] == "file":
+                value = item["value"]
+                stored[value["path"]] = base64.b64decode(value["content"])
+                tree[value["path"]] = stored[value["path"]]
+            elif item["key"] == "deletedFile":
+                tree.pop(item["value"]["path"], None)
+        if current is not None:
+            self.add_model(repo, tree, branch=unquote(revision), private=repo in self.private)
+        self.commits.append({"repo": repo, "revision": revision, "summary": header["summary"]})
 
     def model_info(self, repo: str, snapshot: Snapshot) -> dict[str, Any]:
         return {

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
+import tracemalloc
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -136,3 +140,124 @@ def test_truncated_archive(tmp_path: Path) -> None:
     good = tar_bytes({"f": bytes(range(256)) * 4000})
     with pytest.raises(ArchiveError, match=r"not a readable tar archive|truncated"):
         extract(tmp_path, good[: len(good) // 2])
+
+
+# --- extended headers: refused before tarfile buffers them --------------------------------
+
+MiB = 1024 * 1024
+
+
+def gzip_of(parts: Iterable[bytes]) -> bytes:
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    out = [compressor.compress(part) for part in parts]
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+def extended_header(kind: bytes, size: int) -> bytes:
+    header = tarfile.TarInfo("././@LongLink")
+    header.type = kind
+    header.size = size
+    return header.tobuf(tarfile.GNU_FORMAT)
+
+
+def extended_header_tar(kind: bytes, size: int) -> Iterator[bytes]:
+    """An extended header of `size` bytes (zeros, as a bomb would send), then one file."""
+    yield extended_header(kind, size)
+    zeros = bytes(MiB)
+    for _ in range(size // MiB):
+        yield zeros
+    yield bytes(size % MiB + (-size % tarfile.BLOCKSIZE))
+    yield tar_bytes({"after": b"x"}, mode="w")
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (tarfile.GNUTYPE_LONGNAME, "GNU long name header of 67108864 bytes exceeds the limit"),
+        (tarfile.XHDTYPE, "PAX header of 67108864 bytes exceeds the limit of 1048576"),
+    ],
+)
+def test_huge_extended_header_is_refused_before_it_is_buffered(
+    tmp_path: Path, kind: bytes, message: str
+) -> None:
+    data = gzip_of(extended_header_tar(kind, 64 * MiB))
+    assert len(data) < 500_000  # a small download...
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveError, match=re.escape(message)):
+            extract(tmp_path, data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * MiB  # ...that tarfile alone reads whole (64 MiB, twice over)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (tarfile.GNUTYPE_LONGLINK, "GNU long name header of 1600000000 bytes exceeds"),
+        (tarfile.XGLTYPE, "PAX header of 1600000000 bytes exceeds the limit"),
+        (tarfile.SOLARIS_XHDTYPE, "PAX header of 1600000000 bytes exceeds the limit"),
+    ],
+)
+def test_every_extended_header_type_is_size_checked(
+    tmp_path: Path, kind: bytes, message: str
+) -> None:
+    # Only the header: unchecked, tarfile would try to read 1.6 GB and fail on the short data.
+    raw = extended_header(kind, 1_600_000_000) + bytes(4 * tarfile.BLOCKSIZE)
+    with pytest.raises(ArchiveError, match=re.escape(message)):
+        extract(tmp_path, raw)
+
+
+def test_a_chain_of_extended_headers_is_bounded(tmp_path: Path) -> None:
+    def chain() -> Iterator[bytes]:
+        for _ in range(20):
+            header = tarfile.TarInfo("././@LongLink")
+            header.type = tarfile.GNUTYPE_LONGNAME
+            header.size = 6
+            yield header.tobuf(tarfile.GNU_FORMAT) + b"name\0\0".ljust(tarfile.BLOCKSIZE, b"\0")
+        yield tar_bytes({"after": b"x"}, mode="w")
+
+    with pytest.raises(ArchiveError, match="more than 8 extended headers in a row"):
+        extract(tmp_path, gzip_of(chain()))
+
+
+def test_pax_size_beyond_the_file_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("big.bin")
+    info.pax_headers = {"size": str(10**12)}
+    raw = info.tobuf(tarfile.PAX_FORMAT) + bytes(2 * tarfile.BLOCKSIZE)
+    with pytest.raises(ArchiveError, match=r"'big\.bin': 1000000000000 bytes exceeds"):
+        extract(tmp_path, raw)
+    assert not (tmp_path / "out" / "big.bin").exists()
+
+
+def test_old_gnu_sparse_member_is_refused(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("sparse.bin")
+    info.type = tarfile.GNUTYPE_SPARSE
+    raw = info.tobuf(tarfile.GNU_FORMAT) + bytes(2 * tarfile.BLOCKSIZE)
+    with pytest.raises(ArchiveError, match=r"'sparse\.bin': sparse files are not supported"):
+        extract(tmp_path, raw)
+
+
+def test_path_depth_is_bounded(tmp_path: Path) -> None:
+    deep = "d/" * 65 + "f"
+    with pytest.raises(ArchiveError, match="deeper than 64 folders"):
+        extract(tmp_path, tar_bytes({deep: b"x"}))
+    assert list((tmp_path / "out").iterdir()) == []
+    extract(tmp_path / "1", tar_bytes({"d/" * 63 + "f": b"x"}))
+
+
+def test_memory_stays_flat_over_many_members(tmp_path: Path) -> None:
+    files = {f"m/{i:05d}": b"" for i in range(20_000)}
+    data = tar_bytes(files)
+    tracemalloc.start()
+    try:
+        result = extract(tmp_path, data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(list((result / "m").iterdir())) == 20_000
+    # Measured: 6.7 MB (mostly the digests map); keeping tarfile's TarInfo list, 14.5 MB.
+    assert peak < 10 * MiB

@@ -15,7 +15,7 @@ from ilab_gitops.steps.uploads import MiB
 from tests.steps.builders import base_params, write_params
 from tests.steps.conftest import S3Env
 from tests.steps.evaldata import write_eval_outputs
-from tests.steps.hf_fake import FakeHub
+from tests.steps.hf_fake import GITATTRIBUTES, FakeHub
 
 PREFIX = "ilab-runs/lab-h100/ilab/r1"
 TOKEN = "hf_test_token"
@@ -115,6 +115,7 @@ def test_publish_to_hub_and_results_next_to_the_model(
     assert publish.main(["--params", str(params)]) == 0
     again = s3.client.get_object(Bucket=s3.bucket, Key=f"{PREFIX}/results.json")["Body"].read()
     assert again == body
+    assert len(hub.commits) == 1  # the revision already holds exactly this: no new commit
 
 
 def test_refuses_to_publish_a_model_that_changed_since_upload(
@@ -127,3 +128,99 @@ def test_refuses_to_publish_a_model_that_changed_since_upload(
     with pytest.raises(StepError, match=r"config\.json changed since it was uploaded"):
         publish.publish(params)
     assert hub.files == {}
+
+
+REPO = "example-org/granite-lab"
+
+
+def run_publish(tmp_path: Path, uploaded: Path) -> int:
+    return publish.main(["--params", str(publish_params(tmp_path, uploaded))])
+
+
+def results_in_s3(s3: S3Env) -> list[str]:
+    listed = s3.client.list_objects_v2(Bucket=s3.bucket, Prefix=f"{PREFIX}/results.json")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def forget_local_output(tmp_path: Path) -> None:
+    out = Path(base_params(tmp_path, "publish")["outputPath"])
+    for child in out.iterdir():
+        child.unlink()
+    out.rmdir()
+
+
+def test_rerun_after_the_hub_commit_publishes_nothing_new(
+    tmp_path: Path, s3: S3Env, hub: FakeHub, uploaded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish, "now_rfc3339", lambda: "2026-01-02T03:04:05Z")
+    assert run_publish(tmp_path, uploaded) == 0
+    first = hub.models[REPO]["release-1"]
+    # The first attempt died after the Hub commit: no results.json, no local output.
+    s3.client.delete_object(Bucket=s3.bucket, Key=f"{PREFIX}/results.json")
+    forget_local_output(tmp_path)
+    monkeypatch.setattr(publish, "now_rfc3339", lambda: "2026-01-02T09:09:09Z")
+
+    assert run_publish(tmp_path, uploaded) == 0
+
+    assert len(hub.commits) == 1 and hub.models[REPO]["release-1"] == first
+    body = s3.client.get_object(Bucket=s3.bucket, Key=f"{PREFIX}/results.json")["Body"].read()
+    # The card on the Hub names the first attempt's time; results.json agrees with it.
+    assert RunResults.model_validate_json(body).finishedAt == "2026-01-02T03:04:05Z"
+    assert "finished 2026-01-02T03:04:05Z." in first.files["README.md"].decode()
+
+
+def test_existing_revision_with_other_content_is_refused(
+    tmp_path: Path,
+    s3: S3Env,
+    hub: FakeHub,
+    uploaded: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hub.add_model(REPO, {".gitattributes": GITATTRIBUTES})
+    other = {".gitattributes": GITATTRIBUTES, "config.json": b"{}", "model.safetensors": b"old"}
+    hub.add_model(REPO, other, branch="release-1")
+    assert run_publish(tmp_path, uploaded) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"error: refusing to overwrite Hugging Face {REPO}@release-1: it holds other content "
+        "(3 files differ: README.md, config.json, model.safetensors); publish to a new revision"
+    )
+    assert hub.commits == [] and hub.models[REPO]["release-1"].files == other
+    assert results_in_s3(s3) == []
+
+
+def test_private_publish_to_an_existing_public_repo_is_refused(
+    tmp_path: Path,
+    s3: S3Env,
+    hub: FakeHub,
+    uploaded: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hub.add_model(REPO, {".gitattributes": GITATTRIBUTES}, private=False)
+    assert run_publish(tmp_path, uploaded) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: publish.huggingFace.private is true, but {REPO} exists and is public: "
+        "refusing to publish there (make it private on the Hub or choose another repo)"
+    )
+    assert hub.commits == [] and sorted(hub.models[REPO]) == sorted(
+        ["main", hub.models[REPO]["main"].commit]
+    )
+    assert results_in_s3(s3) == []
+
+
+def test_new_branch_holds_only_this_model(
+    tmp_path: Path, s3: S3Env, hub: FakeHub, uploaded: Path
+) -> None:
+    main = {
+        ".gitattributes": GITATTRIBUTES,
+        "README.md": b"an older model\n",
+        "model-00001-of-00002.safetensors": b"old weights",
+    }
+    hub.add_model(REPO, main)
+    assert run_publish(tmp_path, uploaded) == 0
+    assert hub.models[REPO]["main"].files == main
+    branch = hub.models[REPO]["release-1"].files
+    assert sorted(branch) == [".gitattributes", "README.md", "config.json", "model.safetensors"]
+    candidate = tmp_path / "hf_format" / "samples_200"
+    assert branch["model.safetensors"] == (candidate / "model.safetensors").read_bytes()
+    assert results_in_s3(s3) == [f"{PREFIX}/results.json"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -13,10 +15,11 @@ from ilab_gitops.steps import upload
 from ilab_gitops.steps.outputs import Manifest, UploadOutput
 from ilab_gitops.steps.runtime import StepError
 from ilab_gitops.steps.s3 import make_client, settings_from_env
-from ilab_gitops.steps.uploads import MiB, Uploader
+from ilab_gitops.steps.uploads import PROBE_NAME, MiB, Uploader
 from tests.steps.builders import base_params, write_params
 from tests.steps.conftest import S3Env
 from tests.steps.evaldata import write_eval_outputs
+from tests.steps.s3proxy import ConditionStrippingProxy
 
 PART = 5 * MiB  # the smallest part S3 accepts
 PREFIX = "ilab-runs/kind/ilab-dev/r1"
@@ -124,4 +127,90 @@ def test_conditional_create_loses_a_race(s3: S3Env, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(uploader, "existing_sha256", lambda _key: None)  # HEAD saw nothing
     with pytest.raises(StepError, match="was created by someone else meanwhile"):
         uploader.put_bytes("k", b"ours", hashlib.sha256(b"ours").hexdigest())
+    assert s3.client.get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"theirs"
+
+
+def no_probe_left(s3: S3Env) -> bool:
+    listed = s3.client.list_objects_v2(Bucket=s3.bucket).get("Contents", [])
+    return not [o["Key"] for o in listed if PROBE_NAME in o["Key"]]
+
+
+def test_compliant_server_is_probed_once_and_the_probe_removed(
+    setup: upload.UploadParams, s3: S3Env
+) -> None:
+    upload.upload(setup, part_size=PART)
+    assert no_probe_left(s3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [
+        ("ignore", r"ignores If-None-Match: \* \(put: a second create of s3://"),
+        ("reject", r"rejects conditional writes \(put, NotImplemented\)"),
+    ],
+)
+def test_server_without_conditional_writes_is_refused(
+    tmp_path: Path,
+    setup: upload.UploadParams,
+    s3: S3Env,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mode: Literal["ignore", "reject"],
+    why: str,
+) -> None:
+    with ConditionStrippingProxy(s3.endpoint, mode) as proxy:
+        monkeypatch.setenv("ILAB_OUTPUT_ENDPOINT", proxy.endpoint)
+        path = write_params(tmp_path / "p.json", setup.model_dump())
+        assert upload.main(["--params", str(path)]) == 2
+    assert proxy.stripped >= 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: {re.escape(proxy.endpoint)} \(bucket {s3.bucket}\) {why}.*: refusing to "
+        r"upload, because objects there could be overwritten silently; use a server that "
+        r"enforces conditional writes \(If-None-Match: \*\)",
+        line,
+    ), line
+    assert s3.client.list_objects_v2(Bucket=s3.bucket).get("KeyCount") == 0
+    assert not setup.output.exists()
+
+
+def test_multipart_is_probed_separately(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    with ConditionStrippingProxy(s3.endpoint, "ignore") as proxy:
+        for name, value in s3.env("OUTPUT", endpoint=proxy.endpoint).items():
+            monkeypatch.setenv(name, value)
+        uploader = Uploader(make_client(settings_from_env("OUTPUT", "x", None)), s3.bucket)
+        with pytest.raises(StepError, match=r"ignores If-None-Match: \* \(multipart: a second"):
+            uploader.probe("runs/r1/model/big.safetensors", "multipart")
+    assert no_probe_left(s3)
+    # Against the real (compliant) server, both probes pass and leave nothing behind.
+    direct = Uploader(s3.client, s3.bucket)
+    direct.probe("runs/r1/model/big.safetensors", "multipart")
+    direct.probe("runs/r1/model/config.json", "put")
+    assert direct.probed == {"multipart", "put"} and no_probe_left(s3)
+
+
+def test_results_are_not_overwritten_through_a_server_that_ignores_conditions(
+    s3: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from botocore.config import Config
+
+    s3.client.put_object(Bucket=s3.bucket, Key="k", Body=b"theirs")
+    with ConditionStrippingProxy(s3.endpoint, "ignore") as proxy:
+        client = boto3.client(
+            "s3",
+            endpoint_url=proxy.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test-access",
+            aws_secret_access_key="test-secret",
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        uploader = Uploader(client, s3.bucket)
+        # Even when HEAD saw nothing (a racing writer), the write is never attempted.
+        monkeypatch.setattr(uploader, "existing_sha256", lambda _key: None)
+        with pytest.raises(StepError, match="ignores If-None-Match"):
+            uploader.put_bytes("k", b"ours", hashlib.sha256(b"ours").hexdigest())
     assert s3.client.get_object(Bucket=s3.bucket, Key="k")["Body"].read() == b"theirs"

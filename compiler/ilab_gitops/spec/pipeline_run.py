@@ -59,12 +59,22 @@ class HuggingFaceModelSource(StrictModel):
     )
 
 
+# One path segment other than "..": not starting with ".", or "." alone or followed by a
+# character other than ".", or ".." followed by more (such as "..." or "..cache").
+_SEGMENT = r"(?:[^/\s.][^/\s]*|\.(?:[^/\s.][^/\s]*)?|\.\.[^/\s]+)"
+#: A relative path that cannot climb out of the claim (the prepare pod mounts it read-only).
+PVC_PATH_PATTERN = rf"^{_SEGMENT}(?:/+{_SEGMENT})*/?$"
+
+
 class PvcModelSource(StrictModel):
     """Base model already present on a PersistentVolumeClaim."""
 
     claimName: Dns1123Name = Field(description="Existing PVC in the run's namespace.")
-    path: Annotated[str, StringConstraints(pattern=r"^[^/\s][^\s]*$")] = Field(
-        description="Relative path of the model directory inside the claim."
+    path: Annotated[str, StringConstraints(pattern=PVC_PATH_PATTERN)] = Field(
+        description=(
+            "Relative path of the model directory inside the claim (no '..' segments; "
+            "symlinks in the folder may only point at files inside it)."
+        )
     )
 
 

@@ -10,7 +10,13 @@ bypasses (CVE-2025-4517 and friends: symlink-then-hardlink, long realpaths) fixe
 - hard links may only name a regular file extracted earlier;
 - symlinks are created after everything else, then each must resolve (realpath, following
   chains) to an existing path inside the destination;
-- devices, fifos and sparse files are refused; sizes and member counts are bounded.
+- devices, fifos and sparse files are refused; sizes, member counts and path depth are
+  bounded;
+- extended headers (GNU long names, PAX records) are size-checked before tarfile reads them:
+  tarfile buffers such a header whole, so a 500 KB gzip holding a 1.6 GB "long name" would
+  otherwise cost 1.6 GB of memory before any rule here ran. Their number in a row and their
+  total are bounded too, and tarfile's member list is emptied as we go (it only grows in
+  stream mode), so memory stays flat whatever the archive says.
 
 The archive is read once, in order (`r|*`), so it can come straight off a network stream.
 """
@@ -24,7 +30,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from ilab_gitops.steps.runtime import StepError
 
@@ -42,6 +48,10 @@ class Limits:
     max_file_bytes: int = 128 * GiB
     max_members: int = 500_000
     max_name_bytes: int = 4096
+    max_depth: int = 64
+    max_header_bytes: int = 1024 * 1024
+    max_all_header_bytes: int = 64 * 1024 * 1024
+    max_headers_in_a_row: int = 8
 
 
 @dataclass
@@ -65,6 +75,61 @@ def member_parts(name: str) -> tuple[str, ...]:
     if ".." in parts:
         raise ArchiveError(f"member {name!r}: '..' in path")
     return parts
+
+
+_LONG_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+
+
+class _HeaderBudget:
+    """Per-archive counters for extended headers, kept on the TarFile being read."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self.total = 0
+
+
+def _guarded_tarinfo(limits: Limits) -> type[tarfile.TarInfo]:
+    """A TarInfo whose extended headers are checked before tarfile buffers their data.
+
+    `_proc_member` is where tarfile dispatches on the header type (CPython 3.8 to 3.14); the
+    long-name, sparse and PAX handlers it calls read `size` bytes in one go, and chain to
+    the next header recursively.
+    """
+
+    class GuardedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, tar: tarfile.TarFile) -> Any:
+            budget: _HeaderBudget = getattr(tar, "_ilab_budget", None) or _HeaderBudget()
+            setattr(tar, "_ilab_budget", budget)  # noqa: B010 - tarfile has no slot for it
+            if self.type == tarfile.GNUTYPE_SPARSE:
+                raise ArchiveError(f"member {self.name!r}: sparse files are not supported")
+            if self.type in _LONG_TYPES or self.type in _PAX_TYPES:
+                kind = "GNU long name" if self.type in _LONG_TYPES else "PAX"
+                limit = (
+                    limits.max_name_bytes + 1
+                    if self.type in _LONG_TYPES
+                    else limits.max_header_bytes
+                )
+                if self.size > limit:
+                    raise ArchiveError(
+                        f"{kind} header of {self.size} bytes exceeds the limit of {limit} "
+                        "(refused before reading it)"
+                    )
+                budget.in_a_row += 1
+                budget.total += self.size
+                if budget.in_a_row > limits.max_headers_in_a_row:
+                    raise ArchiveError(
+                        f"more than {limits.max_headers_in_a_row} extended headers in a row"
+                    )
+                if budget.total > limits.max_all_header_bytes:
+                    raise ArchiveError(
+                        f"extended headers exceed {limits.max_all_header_bytes} bytes in all"
+                    )
+            else:
+                budget.in_a_row = 0
+            return super()._proc_member(tar)  # type: ignore[misc]
+
+    return GuardedTarInfo
 
 
 class _Extractor:
@@ -95,6 +160,10 @@ class _Extractor:
         if len(member.name.encode()) > self.limits.max_name_bytes:
             raise ArchiveError(f"member name longer than {self.limits.max_name_bytes} bytes")
         parts = member_parts(member.name)
+        if len(parts) > self.limits.max_depth:
+            raise ArchiveError(
+                f"member {member.name[:200]!r}: deeper than {self.limits.max_depth} folders"
+            )
         if not parts:
             if member.isdir():
                 return
@@ -110,7 +179,12 @@ class _Extractor:
         elif member.issym():
             self.queue_symlink(member, parts)
         else:
-            kind = "device file" if member.ischr() or member.isblk() else "fifo/special file"
+            if member.ischr() or member.isblk():
+                kind = "device file"
+            elif member.isfifo():
+                kind = "fifo/special file"
+            else:
+                kind = f"member type {member.type!r}"
             raise ArchiveError(f"member {member.name!r}: {kind} not allowed")
 
     def write_file(
@@ -191,10 +265,15 @@ class _Extractor:
 
 def extract_stream(fileobj: IO[bytes], dest: Path, limits: Limits | None = None) -> Extracted:
     """Extract a tar stream into the existing, empty folder `dest` under the safety rules."""
-    extractor = _Extractor(dest, limits or Limits())
+    limits = limits or Limits()
+    extractor = _Extractor(dest, limits)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
-            for member in tar:
+        with tarfile.open(fileobj=fileobj, mode="r|*", tarinfo=_guarded_tarinfo(limits)) as tar:
+            # next() rather than iteration: the iterator indexes `tar.members`, which in
+            # stream mode only grows (one TarInfo per member); emptied here, memory is flat.
+            seen: list[tarfile.TarInfo] = tar.members  # type: ignore[attr-defined]
+            while (member := tar.next()) is not None:
+                seen.clear()
                 extractor.add(tar, member)
     except ArchiveError:
         raise

@@ -8,7 +8,9 @@ its path would leave the training pods without a model).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,6 +23,7 @@ from ilab_gitops.steps.s3 import S3Client
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
+COPY_CHUNK = 8 * MiB
 # Bounded memory: at most max_concurrency * chunk in flight per file.
 TRANSFER = TransferConfig(
     multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=8
@@ -91,10 +94,54 @@ def fetch_huggingface(repo: str, revision: str, token: str | None, dest: Path) -
     return revision
 
 
-def copy_pvc(source: Path, dest: Path) -> None:
-    if not source.is_dir():
-        raise StepError(f"base model path {source} does not exist on the mounted PVC")
-    shutil.copytree(source, dest, symlinks=False, dirs_exist_ok=True)
+def _copy_file(source: Path, dest: Path) -> None:
+    """Copy one regular file without following a link at the last component."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(source, flags), "rb") as src, dest.open("xb") as out:
+        shutil.copyfileobj(src, out, COPY_CHUNK)
+
+
+def copy_pvc(source: Path, dest: Path) -> int:
+    """Copy the model folder `source` (on the read-only base model PVC) into `dest`.
+
+    The folder is walked without following links. A symlink is copied as the file it names
+    only when that file lies inside `source`; one pointing anywhere else (`../../etc`,
+    `/proc/self/root`, another model on the claim) or at a folder stops the step: copying
+    it would put files from outside the model into the run. Returns the number of files.
+    """
+    if source.is_symlink() or not source.is_dir():
+        raise StepError(
+            f"base model path {source} does not exist on the mounted PVC (or is a link)"
+        )
+    root = os.path.realpath(source)
+    copied = 0
+    for folder, dirs, files in os.walk(source, followlinks=False):
+        base = Path(folder)
+        rel_folder = base.relative_to(source)
+        (dest / rel_folder).mkdir(parents=True, exist_ok=True)
+        for name in sorted(files) + sorted(d for d in dirs if (base / d).is_symlink()):
+            path = base / name
+            rel = (rel_folder / name).as_posix()
+            info = path.lstat()
+            target = path
+            if stat.S_ISLNK(info.st_mode):
+                resolved = os.path.realpath(path)
+                if os.path.commonpath([resolved, root]) != root:
+                    raise StepError(
+                        f"base model file {rel} is a symlink to {os.readlink(path)!r}, outside "
+                        f"baseModel.pvc.path: put the real files in the model folder"
+                    )
+                target = Path(resolved)
+                info = target.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                link = " (through a symlink)" if target is not path else ""
+                raise StepError(f"base model file {rel} is {kind}{link}: only files are copied")
+            _copy_file(target, dest / rel_folder / name)
+            copied += 1
+        dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink())
+    log.info("copied %d files from %s", copied, source)
+    return copied
 
 
 def check_model_dir(path: Path) -> dict[str, Any]:

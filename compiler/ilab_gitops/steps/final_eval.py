@@ -28,6 +28,7 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from ilab_gitops.results import BranchScores, QnaFileResult, QuestionScore
+from ilab_gitops.steps import gitsafe
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env
 from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
@@ -56,25 +57,33 @@ class FinalEvalParams(StepParams):
 
 
 def prepare_taxonomy(source: Path, work: Path, base_branch: str) -> Path:
-    """Copy the taxonomy and put HEAD on a named branch; make sure the base branch exists."""
+    """Copy the taxonomy and put HEAD on a named branch; make sure the base branch exists.
+
+    The taxonomy comes from the SDG tarball: untrusted. The copy's `.git` is stripped of
+    hooks and config, and every git process of this step (ours and instructlab-eval's) runs
+    with the hardened environment of `gitsafe`.
+    """
     import git
 
     if not (source / ".git").exists():
         raise StepError(f"{source} is not a git checkout: MT-Bench-Branch compares branches")
     target = work / "taxonomy"
     shutil.copytree(source, target, symlinks=True)
-    repo = git.Repo(target)
-    repo.git.checkout("-B", CANDIDATE_BRANCH)
-    local = {head.name for head in repo.heads}
-    if base_branch not in local:
-        remote = f"origin/{base_branch}"
-        remote_refs = {ref.name for remote_ in repo.remotes for ref in remote_.refs}
-        if remote not in remote_refs:
-            raise StepError(
-                f"taxonomy has no branch {base_branch!r} (evaluation.final.taxonomyBaseBranch); "
-                f"branches: {sorted(local)}"
-            )
-        repo.git.branch(base_branch, remote)
+    gitsafe.sanitize_checkout(target)
+    with gitsafe.hardened_environment(target):
+        repo = git.Repo(target)
+        repo.git.checkout("-B", CANDIDATE_BRANCH)
+        local = {head.name for head in repo.heads}
+        if base_branch not in local:
+            remote = f"origin/{base_branch}"
+            # From the refs themselves: the sanitized config names no remotes.
+            remote_refs = {ref.path.removeprefix("refs/remotes/") for ref in repo.refs}
+            if remote not in remote_refs:
+                raise StepError(
+                    f"taxonomy has no branch {base_branch!r} "
+                    f"(evaluation.final.taxonomyBaseBranch); branches: {sorted(local)}"
+                )
+            repo.git.branch(base_branch, f"refs/remotes/{remote}")
     return target
 
 
@@ -264,7 +273,9 @@ def mmlu_task_files(taxonomy: Path, branch: str) -> dict[str, str]:
     import git
 
     names: dict[str, list[str]] = defaultdict(list)
-    listed = git.Repo(taxonomy).git.ls_tree("-r", "--name-only", branch, "--", "knowledge")
+    with gitsafe.hardened_environment(taxonomy):
+        repo = git.Repo(taxonomy)
+        listed = repo.git.ls_tree("-r", "--name-only", branch, "--", "knowledge")
     for path in listed.splitlines():
         rel = PurePath(path)
         if rel.name == "qna.yaml":
@@ -322,7 +333,11 @@ def evaluate(params: FinalEvalParams, *, serve: Serve = serve_vllm) -> None:
     except FileNotFoundError:
         raise StepError(f"{mt_file} not found: did the MT-Bench step finish?") from None
     candidate, base = Path(mt.candidatePath), Path(params.baseModelPath)
-    with staged_output(params.output) as stage:
+    # The hardened git environment covers the git calls inside instructlab-eval too.
+    with (
+        staged_output(params.output) as stage,
+        gitsafe.hardened_environment(stage / "work" / "taxonomy"),
+    ):
         work = stage / "work"
         taxonomy = prepare_taxonomy(Path(params.taxonomyPath), work, params.taxonomyBaseBranch)
         # Staged first: a task whose data is missing fails the step before any model runs.

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ilab_gitops.steps import base_model, data
+from ilab_gitops.steps import base_model, data, gitsafe
 from ilab_gitops.steps.archive import Extracted, Limits, extract_stream
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
@@ -102,12 +102,16 @@ def fetch_sdg(
 ) -> Fetched:
     """Download + verify + extract in one streaming pass into the empty folder `dest`.
 
-    `dest` is a staging folder: on any error the caller throws it away, so a tarball with a
-    wrong digest never becomes a result even though its members were written on the way.
+    Members are extracted into `dest/.sdg-extract` while the bytes are hashed; only when the
+    digest matches the pin and the layout is right are they moved into `dest` (and the
+    taxonomy's `.git` stripped of what could execute). `dest` itself is the step's staging
+    folder, thrown away on any error, so nothing of a wrong tarball is ever kept.
     """
+    extract_dir = dest / ".sdg-extract"
+    extract_dir.mkdir()
     reader = ResumableObjectReader(client, bucket, key)
     with io.BufferedReader(reader, READ_BUFFER) as stream:
-        extracted = extract_stream(stream, dest, limits)
+        extracted = extract_stream(stream, extract_dir, limits)
         while stream.read(READ_BUFFER):  # tar padding / compression trailer: hash it all
             pass
     digest = reader.sha256.hexdigest()
@@ -116,7 +120,16 @@ def fetch_sdg(
             f"sha256 mismatch for {reader.uri}: expected {expected_sha256}, got {digest}; "
             "nothing was kept"
         )
-    check_layout(dest)
+    check_layout(extract_dir)
+    if (extract_dir / extract_dir.name).exists():
+        raise StepError(f"SDG tarball has a top-level {extract_dir.name}, a name prepare uses")
+    if gitsafe.sanitize_checkout(extract_dir / "taxonomy"):
+        # Rewritten or removed: their digests are taken again from disk for the marker.
+        for rel in [r for r in extracted.files if r.startswith("taxonomy/.git/")]:
+            del extracted.files[rel]
+    for child in sorted(extract_dir.iterdir()):
+        child.rename(dest / child.name)
+    extract_dir.rmdir()
     log.info(
         "%s: %d bytes, sha256 %s, %d members (%d resumes)",
         reader.uri,

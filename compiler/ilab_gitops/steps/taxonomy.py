@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+# HEAD comes from an untrusted tarball: "ref: ../../../etc/x" must not read outside .git.
+_REF = re.compile(r"^refs/[A-Za-z0-9._/-]+$")
 
 
 def head_commit(repo: Path) -> str | None:
@@ -20,7 +22,11 @@ def head_commit(repo: Path) -> str | None:
     if not head.startswith("ref: "):
         return None
     ref = head[5:].strip()
+    if not _REF.match(ref) or ".." in ref.split("/") or "//" in ref:
+        return None
     try:
+        if (git / ref).is_symlink():
+            return None
         value = (git / ref).read_text("utf-8").strip()
         return value if _SHA.match(value) else None
     except OSError:

@@ -3,8 +3,14 @@
 An object that already exists with the same sha256 (a re-run after a partial upload) is
 kept; one with another digest, or without ours, is a different artifact and the step
 refuses. The create itself is conditional (`If-None-Match: *`) so two writers racing for
-the same key cannot both win; servers that do not implement conditional writes (older
-MinIO/Ceph) get the head check only, and a warning.
+the same key cannot both win.
+
+A server that does not enforce that condition would overwrite silently, and some answer
+200 while ignoring the header. So before its first write (and again before its first
+multipart upload) the uploader probes: it creates a throw-away object next to the target
+twice, conditionally; the second create must be refused. A server that accepts it, or that
+rejects conditional writes outright, is refused with a message naming the endpoint: there
+is no safe way to write once on it (a lock object needs the same primitive).
 
 Large files go up as a multipart upload read one part at a time: memory is one part.
 """
@@ -12,9 +18,11 @@ Large files go up as a multipart upload read one part at a time: memory is one p
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +35,11 @@ MiB = 1024 * 1024
 SHA_META = "sha256"
 _NOT_SUPPORTED = {"NotImplemented", "501", "InvalidArgument"}
 _CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+PROBE_NAME = ".ilab-gitops-write-probe-"
+
+
+class ConditionalWritesUnsupported(StepError):
+    """The server does not enforce `If-None-Match: *`: writing there could overwrite."""
 
 
 @dataclass
@@ -34,9 +47,61 @@ class Uploader:
     client: S3Client
     bucket: str
     part_size: int = 64 * MiB
-    conditional: bool = True
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    probed: set[str] = field(default_factory=set)
+
+    @property
+    def endpoint(self) -> str:
+        return str(getattr(self.client.meta, "endpoint_url", "") or "the S3 endpoint")
+
+    def _unsupported(self, how: str) -> ConditionalWritesUnsupported:
+        return ConditionalWritesUnsupported(
+            f"{self.endpoint} (bucket {self.bucket}) {how}: refusing to upload, because "
+            "objects there could be overwritten silently; use a server that enforces "
+            "conditional writes (If-None-Match: *)"
+        )
+
+    def probe(self, near: str, kind: str) -> None:
+        """Check once per kind ("put", "multipart") that a second conditional create fails.
+
+        The probe object is created next to `near` (same prefix, so the same permissions
+        apply) under a random name, and deleted afterwards when the server allows it.
+        """
+        if kind in self.probed:
+            return
+        folder = near.rsplit("/", 1)[0] + "/" if "/" in near else ""
+        key = f"{folder}{PROBE_NAME}{uuid.uuid4().hex}"
+        try:
+            for attempt in (1, 2):
+                try:
+                    if kind == "put":
+                        self.client.put_object(
+                            Bucket=self.bucket, Key=key, Body=b"%d" % attempt, IfNoneMatch="*"
+                        )
+                    else:
+                        self._multipart_body(key, [b"%d" % attempt], {})
+                except ClientError as exc:
+                    code = error_code(exc)
+                    if attempt == 2 and code in _CONFLICT:
+                        break
+                    if code in _NOT_SUPPORTED:
+                        raise self._unsupported(
+                            f"rejects conditional writes ({kind}, {code})"
+                        ) from None
+                    raise
+                if attempt == 2:
+                    raise self._unsupported(
+                        f"ignores If-None-Match: * ({kind}: a second create of "
+                        f"s3://{self.bucket}/{key} succeeded)"
+                    )
+        finally:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                log.warning("could not delete the probe object %s (%s)", key, error_code(exc))
+        log.info("%s enforces conditional writes (%s)", self.endpoint, kind)
+        self.probed.add(kind)
 
     def existing_sha256(self, key: str) -> str | None:
         """The sha256 metadata of an existing object, "" if it has none, None if absent."""
@@ -81,58 +146,57 @@ class Uploader:
         self.uploaded.append(key)
         return True
 
-    def _conditional(self, call: Any, key: str, **kwargs: Any) -> Any:
-        if self.conditional:
-            try:
-                return call(**kwargs, IfNoneMatch="*")
-            except ClientError as exc:
-                code = error_code(exc)
-                if code in _CONFLICT:
-                    raise StepError(
-                        f"s3://{self.bucket}/{key} was created by someone else meanwhile"
-                    ) from None
-                if code not in _NOT_SUPPORTED:
-                    raise
-                log.warning("server rejects conditional writes (%s); relying on HEAD", code)
-                self.conditional = False
-        return call(**kwargs)
-
     def _put(self, key: str, body: bytes, sha256: str) -> None:
-        self._conditional(
-            self.client.put_object,
-            key,
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            Metadata={SHA_META: sha256},
-        )
+        self.probe(key, "put")
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                Metadata={SHA_META: sha256},
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            self._raise_conflict(exc, key)
+
+    def _raise_conflict(self, exc: ClientError, key: str) -> NoReturn:
+        if error_code(exc) in _CONFLICT:
+            raise StepError(
+                f"s3://{self.bucket}/{key} was created by someone else meanwhile"
+            ) from None
+        raise exc
 
     def _multipart(self, path: Path, key: str, sha256: str) -> None:
-        upload = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, Metadata={SHA_META: sha256}
-        )
+        self.probe(key, "multipart")
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(self.part_size):
+                    yield chunk
+
+        try:
+            count = self._multipart_body(key, chunks(), {SHA_META: sha256})
+        except ClientError as exc:
+            self._raise_conflict(exc, key)
+        log.info("uploaded %s in %d parts", key, count)
+
+    def _multipart_body(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str]) -> int:
+        """One conditional multipart upload of `chunks` (memory: one part), aborted on error."""
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata=metadata)
         upload_id = upload["UploadId"]
         parts = []
         try:
-            with path.open("rb") as handle:
-                number = 1
-                while chunk := handle.read(self.part_size):
-                    response = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=chunk,
-                    )
-                    parts.append({"PartNumber": number, "ETag": response["ETag"]})
-                    number += 1
-            self._conditional(
-                self.client.complete_multipart_upload,
-                key,
+            for number, chunk in enumerate(chunks, start=1):
+                response = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                parts.append({"PartNumber": number, "ETag": response["ETag"]})
+            self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
             )
         except BaseException:
             try:
@@ -140,4 +204,4 @@ class Uploader:
             except ClientError:
                 log.warning("could not abort multipart upload %s of %s", upload_id, key)
             raise
-        log.info("uploaded %s in %d parts", key, len(parts))
+        return len(parts)
