@@ -91,3 +91,9 @@ fuzz: $(VENV)/.dev
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# The four step images, with podman (or docker): runtime_images/README.md. Tags
+# $(IMAGE_PREFIX)/<image>:$(IMAGE_TAG); IMAGES="fetch eval" builds a subset.
+.PHONY: images
+images:
+	runtime_images/build.sh
