@@ -286,13 +286,15 @@ def vllm_interpreter() -> str:
 def test_the_command_line_parses_with_vllms_own_parser(tmp_path: Path) -> None:
     model = tmp_path / "checkpoints" / "samples_128"
     args = serving.vllm_args(model, "samples_128", port=8123, gpus=4)
+    # Without a GPU vLLM cannot infer its device while building the parser's defaults.
+    cpu = {"VLLM_TARGET_DEVICE": "cpu"} if serving.gpu_count() == 0 else {}
     result = subprocess.run(
         [vllm_interpreter(), "-c", PARSE_WITH_VLLM, *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
-        env={**os.environ, "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_LEVEL": "ERROR"},
+        env={**os.environ, "VLLM_NO_USAGE_STATS": "1", "VLLM_LOGGING_LEVEL": "ERROR", **cpu},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
