@@ -163,3 +163,9 @@ lock:
 	$(LOCK_VENV)/bin/uv pip compile --quiet --no-cache --universal --python-version 3.11 \
 	  --generate-hashes --exclude-newer $(LOCK_DATE) --custom-compile-command 'make lock' \
 	  --extra repo pyproject.toml .github/install/build.in -o .github/install/requirements.txt
+
+# The four step images, with podman (or docker): runtime_images/README.md. Tags
+# $(IMAGE_PREFIX)/<image>:$(IMAGE_TAG); IMAGES="fetch eval" builds a subset.
+.PHONY: images
+images:
+	runtime_images/build.sh

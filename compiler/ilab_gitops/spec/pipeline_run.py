@@ -193,7 +193,9 @@ class Training(StrictModel):
     """Multi-phase training with instructlab-training (phase 1 knowledge, phase 2 skills)."""
 
     backend: Literal["fsdp", "deepspeed"] = Field(
-        default="fsdp", description="Distributed training backend."
+        default="fsdp",
+        description="Distributed training backend; deepspeed is refused until the train "
+        "image installs DeepSpeed.",
     )
     cpuOffload: CpuOffload = Field(default_factory=CpuOffload)
     nnodes: Annotated[int, Field(ge=1, le=100)] | None = Field(
@@ -257,6 +259,13 @@ class Training(StrictModel):
             )
         if self.cpuOffload.params and self.backend != "fsdp":
             raise ValueError("cpuOffload.params is only supported with the fsdp backend")
+        if self.backend == "deepspeed":
+            # The train image has no DeepSpeed (runtime_images/README.md): refuse it here
+            # rather than fail at the optimizer after the GPUs are taken.
+            raise ValueError(
+                "backend (deepspeed) is not supported yet: the train image does not install "
+                "DeepSpeed; use fsdp"
+            )
         return self
 
 
