@@ -514,6 +514,21 @@ def _decode(raw: bytes, path: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def _scan(source: _Source, loader: yaml.SafeLoader) -> None:
+    """The first pass (limits, aliases, document count); a syntax error becomes a diagnostic."""
+    try:
+        _Scanner(source).scan(loader)
+    except yaml.YAMLError as err:
+        if "maximum nesting depth" in str(err) and not isinstance(loader, yaml.SafeLoader):
+            # libyaml >= 0.2.6 reads ahead and stops at its own depth limit before our scan
+            # sees the 33rd level: scan again with PyYAML's own parser (no such limit, and it
+            # stops at ours), so the diagnostic is the same whatever PyYAML build runs.
+            _scan(source, yaml.SafeLoader(source.text))
+        raise _syntax_error(source, err) from None
+    finally:
+        loader.dispose()
+
+
 def parse_yaml(raw: bytes, path: str) -> Document:
     """Parse one YAML document holding a mapping, or raise `LoadError` with a located diagnostic."""
     if len(raw) > MAX_FILE_BYTES:
@@ -533,13 +548,7 @@ def parse_yaml(raw: bytes, path: str) -> Document:
             Diagnostic(path, 1, 1, "empty-file", "", "file is empty; expected one YAML mapping")
         )
     source = _Source(path, text)
-    loader = _CoreSchemaLoader(text)
-    try:
-        _Scanner(source).scan(loader)
-    except yaml.YAMLError as err:
-        raise _syntax_error(source, err) from None
-    finally:
-        loader.dispose()
+    _scan(source, _CoreSchemaLoader(text))
     loader = _CoreSchemaLoader(text)
     try:
         # The scan has checked the limits: composing is bounded now.

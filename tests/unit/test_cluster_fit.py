@@ -182,4 +182,4 @@ def test_disk_warning_is_reported_and_does_not_block_render(tmp_path: Path) -> N
         ["render", "runs", "--environments", "environments", "--out", "out"], tmp_path
     )
     assert rendered.returncode == 0, rendered.stderr
-    assert (tmp_path / "out" / "tiny-on-kind").is_dir()
+    assert (tmp_path / "out" / "kind-dev" / "tiny-on-kind").is_dir()
