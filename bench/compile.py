@@ -39,7 +39,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # Through the venv's python, not the console-script shim, as the targets are stated.
-CLI = [sys.executable, "-m", "ilab_gitops.entry"]
+CLI = [sys.executable, "-m", "ilab_gitops.cli.entry"]
 BARE = [sys.executable, "-c", "import pydantic, yaml"]
 
 #: Issue 13's targets.
@@ -175,9 +175,9 @@ def load() -> str:
 
 def compiled_objects(repo: Path) -> list[dict[str, Any]]:
     """Every object a render writes (steps' objects and the Flux Kustomizations)."""
-    from ilab_gitops.commands.core import batch_memory
+    from ilab_gitops.cli.core import batch_memory
     from ilab_gitops.manifests import compile_run
-    from ilab_gitops.workspace import load_workspace
+    from ilab_gitops.load.workspace import load_workspace
 
     cwd = Path.cwd()
     os.chdir(repo)

@@ -57,11 +57,11 @@ from hypothesis.errors import HypothesisWarning
 from ilab_gitops.diagnostics import Diagnostic, Format, format_diagnostics
 from ilab_gitops.manifests import compile_run
 from ilab_gitops.manifests.model import Manifests
-from ilab_gitops.render import render_run
-from ilab_gitops.sources import MAX_DEPTH, MAX_STRING_CHARS, Document, LoadError, parse_yaml
+from ilab_gitops.emit.render import render_run
+from ilab_gitops.load.sources import MAX_DEPTH, MAX_STRING_CHARS, Document, LoadError, parse_yaml
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.validation import check_document, check_run_against_environment
+from ilab_gitops.load.validation import check_document, check_run_against_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -508,7 +508,7 @@ class CliBox:
 
     def run(self, raw: bytes, *args: str) -> tuple[int, str]:
         """Exit code and stderr of `ilab-gitops <args>` with `raw` as runs/fuzz.yaml."""
-        from ilab_gitops import cli
+        from ilab_gitops.cli import typer_app as cli
 
         (self.root / INPUT_NAME).write_bytes(raw)
         argv = [str(self.root / a) if a in ("runs", "environments", "out") else a for a in args]

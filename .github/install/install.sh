@@ -26,6 +26,6 @@ pip=("$dest/venv/bin/python" -I -m pip install -q --disable-pip-version-check --
 mkdir -p "$dest/bin"
 cat > "$dest/bin/ilab-gitops" <<WRAPPER
 #!/bin/sh
-exec "$dest/venv/bin/python" -I -c 'import sys; sys.argv[0] = "ilab-gitops"; from ilab_gitops.entry import main; main()' "\$@"
+exec "$dest/venv/bin/python" -I -c 'import sys; sys.argv[0] = "ilab-gitops"; from ilab_gitops.cli.entry import main; main()' "\$@"
 WRAPPER
 chmod +x "$dest/bin/ilab-gitops"

@@ -16,7 +16,7 @@ import git
 import pytest
 
 from ilab_gitops.manifests import STEP_IDS
-from ilab_gitops.repo.comment import MARKER
+from ilab_gitops.runsrepo.comment import MARKER
 from tests.unit.repo.gitutil import bare_remote, commit_all, isolated_env, new_clone, push, run_cli
 
 RUN = "runs/granite-a.yaml"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from ilab_gitops.ci.comment import marker
-from ilab_gitops.ci.sync import canonical
-from ilab_gitops.cli import app
-from ilab_gitops.results import RunResults
+from ilab_gitops.results.comment import marker
+from ilab_gitops.results.sync import canonical
+from ilab_gitops.cli.typer_app import app
+from ilab_gitops.results.model import RunResults
 from tests.support.github_fake import FakeComment, FakeGitHub, running_fake_github
 from tests.support.github_openapi import github_openapi
 from tests.support.results_data import make_results, qna_file, qna_path
@@ -329,11 +329,11 @@ def test_concurrent_syncs_converge_without_duplicates(
     outcomes: list[int] = []
 
     def run(where: Path) -> None:
-        from ilab_gitops.ci.git_store import GitRunsRepo
-        from ilab_gitops.ci.github_api import PyGithubClient
-        from ilab_gitops.ci.locations import Links, s3_settings
-        from ilab_gitops.ci.s3_store import S3ResultsStore
-        from ilab_gitops.ci.sync import Services, SyncOptions, Target, sync
+        from ilab_gitops.results.git_store import GitRunsRepo
+        from ilab_gitops.results.github_api import PyGithubClient
+        from ilab_gitops.results.locations import Links, s3_settings
+        from ilab_gitops.results.s3_store import S3ResultsStore
+        from ilab_gitops.results.sync import Services, SyncOptions, Target, sync
 
         client = PyGithubClient("t", fake.url, retries=0, throttle=False)
         services = Services(

@@ -19,8 +19,8 @@ class CliResult:
 
 
 def run_main(args: list[str], cwd: Path) -> CliResult:
-    """`ilab-gitops <args>` in `cwd` through `ilab_gitops.cli.main`, as the console script."""
-    from ilab_gitops import cli
+    """`ilab-gitops <args>` in `cwd` through `ilab_gitops.cli.typer_app.main`, as the console script."""
+    from ilab_gitops.cli import typer_app as cli
 
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd = sys.argv, Path.cwd()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import ilab_gitops.workspace
-from ilab_gitops.sources import (
+import ilab_gitops.load.workspace
+from ilab_gitops.load.sources import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_NODES,
@@ -26,7 +26,7 @@ from ilab_gitops.sources import (
     LoadError,
     parse_yaml,
 )
-from ilab_gitops.workspace import MAX_RUNS, load_workspace
+from ilab_gitops.load.workspace import MAX_RUNS, load_workspace
 from tests.security.cli import run_main, run_process
 from tests.security.pods import ROOT
 from tests.security.specs import write_runs
@@ -155,7 +155,7 @@ def test_string_length_limit() -> None:
 def test_runs_per_invocation_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real limit is MAX_RUNS; a small stand-in keeps the test fast (same code path)."""
     assert MAX_RUNS >= 1000
-    monkeypatch.setattr(ilab_gitops.workspace, "MAX_RUNS", 3)
+    monkeypatch.setattr(ilab_gitops.load.workspace, "MAX_RUNS", 3)
     write_runs(tmp_path / "runs", 3)
     assert len(load_workspace([tmp_path / "runs"], ROOT / "environments").runs) == 3
     write_runs(tmp_path / "runs", 4)

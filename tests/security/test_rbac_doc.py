@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ilab_gitops.bootstrap.argocd import NAMESPACED_KINDS
+from ilab_gitops.engines.bootstrap.argocd import NAMESPACED_KINDS
 from tests.security.pods import ROOT, golden_objects
 
 DOCS = ROOT / "docs" / "security.md"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ilab_gitops.results import BranchScores, CheckpointScore, MtBenchResult, QnaFileResult
+from ilab_gitops.results.model import BranchScores, CheckpointScore, MtBenchResult, QnaFileResult
 from ilab_gitops.steps.outputs import (
     FINAL_EVAL_FILE,
     MT_BENCH_FILE,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ilab_gitops.results import BranchScores
+from ilab_gitops.results.model import BranchScores
 from ilab_gitops.steps import final_eval
 from ilab_gitops.steps.markers import read_marker
 from ilab_gitops.steps.outputs import FinalEvalOutput

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.results import CheckpointScore
+from ilab_gitops.results.model import CheckpointScore
 from ilab_gitops.steps import mt_bench
 from ilab_gitops.steps.outputs import MtBenchOutput
 from ilab_gitops.steps.runtime import StepError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ilab_gitops.results import RunResults
+from ilab_gitops.results.model import RunResults
 from ilab_gitops.steps import publish, upload
 from ilab_gitops.steps.runtime import StepError
 from ilab_gitops.steps.uploads import MiB

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ilab_gitops import output
-from ilab_gitops.output import read_tree, write_tree
+from ilab_gitops.emit import output
+from ilab_gitops.emit.output import read_tree, write_tree
 from tests.security.pods import ROOT
 from tests.security.specs import write_runs
 
@@ -212,7 +212,7 @@ def test_stale_staging_and_old_folders_are_cleaned_up(tmp_path: Path) -> None:
 WRITER = """
 import json, sys
 from pathlib import Path
-from ilab_gitops.output import write_tree
+from ilab_gitops.emit.output import write_tree
 write_tree(Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text()))
 """
 

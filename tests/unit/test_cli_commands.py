@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ilab_gitops.cli import app
+from ilab_gitops.cli.typer_app import app
 from tests.support.specs import ROOT
 
 ENVS = ROOT / "environments"

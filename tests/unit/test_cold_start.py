@@ -16,7 +16,7 @@ _CHILD = """
 import contextlib, io, json, sys
 sys.argv = ["ilab-gitops", "validate", "spec/examples/minimal.yaml",
             "--environments", "environments"]
-from ilab_gitops import entry
+from ilab_gitops.cli import entry
 code = None
 with contextlib.redirect_stderr(io.StringIO()):
     try:

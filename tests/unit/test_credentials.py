@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ilab_gitops.sources import PathKey
+from ilab_gitops.load.sources import PathKey
 from ilab_gitops.spec.credentials import _PATTERNS, find_credentials, looks_like_credential
 from tests.support.strategies import DERANDOMIZED
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.render import render_tree, run_folder
+from ilab_gitops.emit.render import render_tree, run_folder
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def report():
                    "encoding": locale.getpreferredencoding(False), "cwd": os.getcwd(),
                    "hash": hash("ilab"), **counts}, handle)
 atexit.register(report)
-from ilab_gitops.cli import main
+from ilab_gitops.cli.typer_app import main
 main()
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ilab_gitops.entry import Invocation, parse
+from ilab_gitops.cli.entry import Invocation, parse
 from tests.support.specs import ROOT
 
 ARGVS = [
@@ -38,7 +38,7 @@ def _run(argv: list[str], tmp: Path, fast: bool) -> tuple[int, str, str]:
     out = tmp / ("fast" if fast else "typer")
     out.mkdir()
     args = [a.replace("{tmp}", str(out)) for a in argv]
-    code = "import sys; from ilab_gitops.entry import main; sys.argv[0] = 'ilab-gitops'; main()"
+    code = "import sys; from ilab_gitops.cli.entry import main; sys.argv[0] = 'ilab-gitops'; main()"
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         check=False,
@@ -91,7 +91,7 @@ def test_anything_unusual_is_left_to_typer(argv: list[str]) -> None:
 
 def test_fast_validate_does_not_import_typer() -> None:
     code = (
-        "import sys; from ilab_gitops.entry import main;"
+        "import sys; from ilab_gitops.cli.entry import main;"
         "sys.argv = ['ilab-gitops', 'validate', 'spec/examples/minimal.yaml'];"
         "import atexit; atexit.register(lambda: print('typer' in sys.modules))\n"
         "main()"

@@ -30,7 +30,7 @@ from bench.fuzz import (
 from hypothesis import HealthCheck, Phase, given, note, settings
 
 from ilab_gitops.diagnostics import Diagnostic
-from ilab_gitops.sources import MAX_DEPTH, MAX_STRING_CHARS
+from ilab_gitops.load.sources import MAX_DEPTH, MAX_STRING_CHARS
 
 #: Seconds one small input may take through the whole pipeline (a hang, otherwise).
 LIMIT_S = 1.0

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "boto3", "botocore", "kubernetes", "github", "git", "huggingface_hub",
          "instructlab", "transformers", "httpx")  # fmt: skip
 #: What the pure core (spec models, compiler, renderer, emitter) must not load.
-CORE_FORBIDDEN = ("ilab_gitops.cli", "ilab_gitops.steps", "ilab_gitops.ci", "typer", "click")
+CORE_FORBIDDEN = ("ilab_gitops.cli", "ilab_gitops.steps", "ilab_gitops.results", "typer", "click")
 
 _PRELUDE = """
 import importlib.abc, json, sys
@@ -57,7 +57,7 @@ def test_cli_and_its_commands_load_no_heavy_package() -> None:
     result = _run(
         """
 import contextlib, io
-import ilab_gitops.cli
+import ilab_gitops.cli.typer_app
 after_import = loaded(HEAVY)
 codes = []
 for argv in (
@@ -67,7 +67,7 @@ for argv in (
     sys.argv = ["ilab-gitops", *argv]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
-            ilab_gitops.cli.main()
+            ilab_gitops.cli.typer_app.main()
         except SystemExit as done:
             codes.append(done.code)
 print(json.dumps({"codes": codes, "after_import": after_import, "after_commands": loaded(HEAVY),
@@ -83,14 +83,14 @@ print(json.dumps({"codes": codes, "after_import": after_import, "after_commands"
 def test_pure_core_never_loads_the_cli_steps_or_ci() -> None:
     result = _run(
         f"""
-import ilab_gitops.manifests, ilab_gitops.render, ilab_gitops.spec, ilab_gitops.yaml_emit
+import ilab_gitops.manifests, ilab_gitops.emit.render, ilab_gitops.spec, ilab_gitops.emit.yaml_emit
 after_import = loaded({CORE_FORBIDDEN!r} + HEAVY)
 # Compile and render for real: lazy imports inside functions count too. Specs are read
 # with the reading layer (sources, validation), which must not load the CLI either.
 from pathlib import Path
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.render import render_tree
-from ilab_gitops.workspace import load_workspace
+from ilab_gitops.emit.render import render_tree
+from ilab_gitops.load.workspace import load_workspace
 ws = load_workspace([Path("spec/examples")], Path("environments"))
 assert ws.ok and ws.runs, ws.diagnostics
 files = render_tree({{r.run.metadata.name: compile_run(r.run, r.environment) for r in ws.runs}})
@@ -109,7 +109,7 @@ def test_the_checks_can_see_a_forbidden_import() -> None:
     """The recorder and the `loaded` helper do notice a forbidden import when one happens."""
     result = _run(
         """
-import ilab_gitops.render
+import ilab_gitops.emit.render
 try:
     import torch  # noqa: F401
 except ImportError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ilab_gitops import parallel
+from ilab_gitops.emit import parallel
 from ilab_gitops.spec.pipeline_run import PipelineRun
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 

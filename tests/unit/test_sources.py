@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ilab_gitops.sources import (
+from ilab_gitops.load.sources import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_NODES,

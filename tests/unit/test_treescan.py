@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ilab_gitops.treescan import _odd_char, entry_problem, escape, odd_name, walk
+from ilab_gitops.load.treescan import _odd_char, entry_problem, escape, odd_name, walk
 
 
 def test_plain_names_pass_and_odd_ones_say_why() -> None:

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-import ilab_gitops.cli
-import ilab_gitops.workspace
+import ilab_gitops.cli.typer_app
+import ilab_gitops.load.workspace
 from ilab_gitops.diagnostics import format_diagnostics
-from ilab_gitops.sources import MAX_STRING_CHARS, parse_yaml
+from ilab_gitops.load.sources import MAX_STRING_CHARS, parse_yaml
 from ilab_gitops.spec.credentials import find_credentials, looks_like_credential
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.validation import check_document, pattern_hints
+from ilab_gitops.load.validation import check_document, pattern_hints
 from tests.conftest import ROOT, UPDATE_COMMAND
 
 CORPUS = ROOT / "tests" / "invalid"
@@ -375,11 +375,11 @@ def _crash(*_args: object, **_kwargs: object) -> None:
 def test_internal_error_exits_3_with_one_line(
     debug: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(ilab_gitops.workspace, "load_workspace", _crash)
+    monkeypatch.setattr(ilab_gitops.load.workspace, "load_workspace", _crash)
     argv = ["ilab-gitops", *(["--debug"] if debug else []), "validate", "runs"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exited:
-        ilab_gitops.cli.main()
+        ilab_gitops.cli.typer_app.main()
     assert exited.value.code == 3
     err = capsys.readouterr().err
     if debug:

@@ -21,7 +21,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from ilab_gitops import yaml_emit
+from ilab_gitops.emit import yaml_emit
 from tests.support.strategies import DERANDOMIZED
 
 TRICKY = (

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
-from ilab_gitops.results import BranchScores, QnaFileResult, QuestionScore
+from ilab_gitops.results.model import BranchScores, QnaFileResult, QuestionScore
 from ilab_gitops.steps import gitsafe
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env

@@ -6,7 +6,7 @@ text is deterministic for given results (no clock beyond `finishedAt`).
 
 from __future__ import annotations
 
-from ilab_gitops.results import BranchScores, RunResults
+from ilab_gitops.results.model import BranchScores, RunResults
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ilab_gitops.results import CheckpointScore, MtBenchResult
+from ilab_gitops.results.model import CheckpointScore, MtBenchResult
 from ilab_gitops.steps.checkpoints import Checkpoint, hf_checkpoints
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env

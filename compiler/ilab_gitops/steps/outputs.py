@@ -1,14 +1,14 @@
 """What the evaluation steps leave in their output folders for upload and publish.
 
 Pure pydantic (no instructlab-eval import), so the publish image can read them. The score
-types are those of `ilab_gitops.results`, so results.json is assembled, not re-derived.
+types are those of `ilab_gitops.results.model`, so results.json is assembled, not re-derived.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ilab_gitops.results import BranchScores, MtBenchResult, QnaFileResult
+from ilab_gitops.results.model import BranchScores, MtBenchResult, QnaFileResult
 
 MT_BENCH_FILE = "mt_bench.json"
 FINAL_EVAL_FILE = "final_eval.json"

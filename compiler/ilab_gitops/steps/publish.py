@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ilab_gitops.results import ModelLocation, RunResults, TaxonomyInfo
+from ilab_gitops.results.model import ModelLocation, RunResults, TaxonomyInfo
 from ilab_gitops.steps import model_card
 from ilab_gitops.steps.digests import file_sha256, tree_files, tree_sha256
 from ilab_gitops.steps.markers import done_marker, now_rfc3339, staged_output, write_marker

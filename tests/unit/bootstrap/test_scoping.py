@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ilab_gitops.bootstrap import argocd_bootstrap, flux_bootstrap
+from ilab_gitops.engines.bootstrap import argocd_bootstrap, flux_bootstrap
 from ilab_gitops.spec.environment import Environment
 from tests.security.cli import run_main
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment

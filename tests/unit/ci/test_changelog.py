@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ilab_gitops.ci.changelog import PREAMBLE, changelog_entry, update_changelog
-from ilab_gitops.ci.locations import Links
+from ilab_gitops.results.changelog import PREAMBLE, changelog_entry, update_changelog
+from ilab_gitops.results.locations import Links
 from tests.support.results_data import make_results
 
 LINKS = Links("https://github.com", "org/runs")

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import re
 
-from ilab_gitops.ci.comment import is_marked, marker, render_comment
-from ilab_gitops.ci.locations import Links
-from ilab_gitops.ci.ports import PullRequest
-from ilab_gitops.ci.truncate import GITHUB_COMMENT_LIMIT
+from ilab_gitops.results.comment import is_marked, marker, render_comment
+from ilab_gitops.results.locations import Links
+from ilab_gitops.results.ports import PullRequest
+from ilab_gitops.results.truncate import GITHUB_COMMENT_LIMIT
 from tests.support.results_data import make_results, qna_file, qna_path
 
 LINKS = Links("https://github.com", "org/runs")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ilab_gitops.ci.git_store import GitRunsRepo
-from ilab_gitops.ci.ports import FileReader
-from ilab_gitops.ci.sync import RepoError
+from ilab_gitops.results.git_store import GitRunsRepo
+from ilab_gitops.results.ports import FileReader
+from ilab_gitops.results.sync import RepoError
 from tests.support.runs_repo import RunsRepoFixture, git, make_runs_repo
 
 AUTHOR = ("Sync Bot", "bot@example.com")

@@ -7,8 +7,8 @@ from github.GithubException import (
     UnknownObjectException,
 )
 
-from ilab_gitops.ci.github_api import translate
-from ilab_gitops.ci.ports import AlreadyExists, GitHubError, NotFound, RateLimited
+from ilab_gitops.results.github_api import translate
+from ilab_gitops.results.ports import AlreadyExists, GitHubError, NotFound, RateLimited
 
 
 @pytest.mark.parametrize(

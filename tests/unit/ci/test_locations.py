@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ilab_gitops.ci.locations import (
+from ilab_gitops.results.locations import (
     Links,
     SettingsError,
     repo_from_url,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ilab_gitops.ci.mapping import is_qna_file, qna_files_of
+from ilab_gitops.results.mapping import is_qna_file, qna_files_of
 from tests.support.results_data import qna_file
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ilab_gitops.ci import markdown as md
+from ilab_gitops.results import markdown as md
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ilab_gitops.ci.locations import Links
-from ilab_gitops.ci.ports import PullRequest, PullState
-from ilab_gitops.ci.release_notes import (
+from ilab_gitops.results.locations import Links
+from ilab_gitops.results.ports import PullRequest, PullState
+from ilab_gitops.results.release_notes import (
     previous_run,
     release_tag,
     release_title,

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from ilab_gitops.ci.ports import RateLimited
-from ilab_gitops.ci.report import format_report
-from ilab_gitops.ci.sync import RunReport, SyncReport
+from ilab_gitops.results.ports import RateLimited
+from ilab_gitops.results.report import format_report
+from ilab_gitops.results.sync import RunReport, SyncReport
 
 
 def _report() -> SyncReport:

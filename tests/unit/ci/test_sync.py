@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ilab_gitops.ci.comment import marker
-from ilab_gitops.ci.locations import Links
-from ilab_gitops.ci.ports import (
+from ilab_gitops.results.comment import marker
+from ilab_gitops.results.locations import Links
+from ilab_gitops.results.ports import (
     AlreadyExists,
     Comment,
     GitHubError,
@@ -17,7 +17,7 @@ from ilab_gitops.ci.ports import (
     Release,
     TreeUpdate,
 )
-from ilab_gitops.ci.sync import (
+from ilab_gitops.results.sync import (
     RepoError,
     Services,
     StoreError,
@@ -26,7 +26,7 @@ from ilab_gitops.ci.sync import (
     canonical,
     sync,
 )
-from ilab_gitops.results import RunResults
+from ilab_gitops.results.model import RunResults
 from tests.support.results_data import make_results, qna_path
 
 REPO, RUNS = "org/taxonomy", "org/runs"

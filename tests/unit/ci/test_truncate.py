@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ilab_gitops.ci.truncate import Omitted, Section, fit, hard_cut, size
+from ilab_gitops.results.truncate import Omitted, Section, fit, hard_cut, size
 
 
 def _note(omitted: Omitted) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 
 import typer
 
-from ilab_gitops.cli import app
-from ilab_gitops.sources import parse_yaml
+from ilab_gitops.cli.typer_app import app
+from ilab_gitops.load.sources import parse_yaml
 from tests.conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ilab-results-sync.yml"

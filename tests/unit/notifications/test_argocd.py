@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ilab_gitops.manifests.model import STEP_IDS
-from ilab_gitops.notifications import argocd
+from ilab_gitops.engines.notifications import argocd
 from tests.support.k8s_schemas import builtin_errors, crd_errors
 from tests.unit.notifications import gotemplate
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ilab_gitops import cli
+from ilab_gitops.cli import typer_app as cli
 from tests.unit.repo.gitutil import isolated_env
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ilab_gitops.repo.classify import DiffReport, RunDiff, compare
-from ilab_gitops.repo.history import historic_runs
-from ilab_gitops.repo.scaffold import reference_environments, template
-from ilab_gitops.repo.snapshot import RepoPaths, Snapshot, from_blobs
+from ilab_gitops.runsrepo.classify import DiffReport, RunDiff, compare
+from ilab_gitops.runsrepo.history import historic_runs
+from ilab_gitops.runsrepo.scaffold import reference_environments, template
+from ilab_gitops.runsrepo.snapshot import RepoPaths, Snapshot, from_blobs
 
 EXAMPLE = template("runs/example.yaml").replace("%%ENVIRONMENT%%", "kind-dev")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ilab_gitops.manifests import STEP_IDS
-from ilab_gitops.repo.scaffold import reference_environments
+from ilab_gitops.runsrepo.scaffold import reference_environments
 from tests.unit.repo.specs import LR, actions, diff, example_run, only
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import git
 import pytest
 
-from ilab_gitops.repo.comment import MARKER
-from ilab_gitops.repo.scaffold import reference_environments
+from ilab_gitops.runsrepo.comment import MARKER
+from ilab_gitops.runsrepo.scaffold import reference_environments
 from tests.unit.repo.conftest import Cli
 from tests.unit.repo.gitutil import commit_all
 from tests.unit.repo.specs import LR, example_run
@@ -163,6 +163,6 @@ def test_pr_comment_to_stdout_and_truncated(root: Path, run_cli: Cli) -> None:
 
 
 def test_importing_the_cli_does_not_import_git() -> None:
-    code = "import sys, ilab_gitops.cli; print('git' in sys.modules)"
+    code = "import sys, ilab_gitops.cli.typer_app; print('git' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

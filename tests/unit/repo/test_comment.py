@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from ilab_gitops.diagnostics import Diagnostic
-from ilab_gitops.repo.classify import DiffReport, Reason, RunDiff
-from ilab_gitops.repo.comment import GITHUB_LIMIT, MARKER, code, plain, pr_comment, size
+from ilab_gitops.runsrepo.classify import DiffReport, Reason, RunDiff
+from ilab_gitops.runsrepo.comment import GITHUB_LIMIT, MARKER, code, plain, pr_comment, size
 from tests.unit.repo.specs import LR, diff, example_run, only
 
 URL = "https://github.com/o/r/actions/runs/1"

@@ -8,11 +8,11 @@ from pathlib import Path
 import git
 import pytest
 
-from ilab_gitops.repo.classify import DiffReport, compare
-from ilab_gitops.repo.comment import pr_comment
-from ilab_gitops.repo.envdiff import APPROVAL_CODE, area_of
-from ilab_gitops.repo.report import as_json, as_text
-from ilab_gitops.repo.scaffold import reference_environments
+from ilab_gitops.runsrepo.classify import DiffReport, compare
+from ilab_gitops.runsrepo.comment import pr_comment
+from ilab_gitops.runsrepo.envdiff import APPROVAL_CODE, area_of
+from ilab_gitops.runsrepo.report import as_json, as_text
+from ilab_gitops.runsrepo.scaffold import reference_environments
 from tests.unit.repo.conftest import Cli
 from tests.unit.repo.gitutil import commit_all
 from tests.unit.repo.specs import example_run, snapshot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ilab_gitops.repo.fielddiff import (
+from ilab_gitops.runsrepo.fielddiff import (
     MISSING,
     FieldChange,
     decreased_attempts,

@@ -7,7 +7,7 @@ from pathlib import Path
 import git
 import pytest
 
-from ilab_gitops.repo.gitsource import (
+from ilab_gitops.runsrepo.gitsource import (
     GitSourceError,
     deleted_files,
     open_repo,

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ilab_gitops.sources import parse_yaml
+from ilab_gitops.load.sources import parse_yaml
 from tests.conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ilab_gitops.repo.classify import DiffReport, Reason, RunDiff
-from ilab_gitops.repo.fielddiff import MISSING
-from ilab_gitops.repo.report import as_json, as_text, describe
-from ilab_gitops.repo.scaffold import reference_environments
+from ilab_gitops.runsrepo.classify import DiffReport, Reason, RunDiff
+from ilab_gitops.runsrepo.fielddiff import MISSING
+from ilab_gitops.runsrepo.report import as_json, as_text, describe
+from ilab_gitops.runsrepo.scaffold import reference_environments
 from tests.unit.repo.specs import LR, diff, example_run, only
 
 

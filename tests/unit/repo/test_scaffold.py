@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ilab_gitops import yaml_emit
-from ilab_gitops.bootstrap import argocd_bootstrap, flux_bootstrap
+from ilab_gitops.emit import yaml_emit
+from ilab_gitops.engines.bootstrap import argocd_bootstrap, flux_bootstrap
 from ilab_gitops.manifests import STEP_IDS
-from ilab_gitops.repo import classify
-from ilab_gitops.repo.scaffold import (
+from ilab_gitops.runsrepo import classify
+from ilab_gitops.runsrepo.scaffold import (
     DEFAULT_WORKFLOWS,
     DEFAULT_WORKFLOWS_SHA,
     EXAMPLE_RUN,
@@ -31,8 +31,8 @@ from ilab_gitops.repo.scaffold import (
     reference_environments,
     schema_line,
 )
-from ilab_gitops.sources import parse_yaml
-from ilab_gitops.workspace import load_workspace
+from ilab_gitops.load.sources import parse_yaml
+from ilab_gitops.load.workspace import load_workspace
 from tests.conftest import ROOT
 from tests.unit.repo.conftest import Cli
 from tests.unit.repo.specs import diff, example_run, only
@@ -98,9 +98,9 @@ def test_wheel_carries_the_reference_environments() -> None:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wheel = data["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert wheel.get("force-include", {}).get("environments") == (
-        "ilab_gitops/templates/environments"
+        "ilab_gitops/runsrepo/templates/environments"
     ), "add to pyproject.toml: [tool.hatch.build.targets.wheel.force-include] "
-    '"environments" = "ilab_gitops/templates/environments"'
+    '"environments" = "ilab_gitops/runsrepo/templates/environments"'
 
 
 @pytest.mark.parametrize("environment", sorted(n[:-5] for n in reference_environments()))

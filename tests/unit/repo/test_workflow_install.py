@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.sources import parse_yaml
+from ilab_gitops.load.sources import parse_yaml
 from tests.conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ilab-validate.yml"

@@ -1,0 +1,5 @@
+"""`python -m ilab_gitops.cli.typer_app`: the console script."""
+
+from ilab_gitops.cli.entry import main
+
+main()

@@ -1,0 +1,224 @@
+"""`validate` and `render`: plain functions returning exit codes.
+
+They hold the logic of the two commands that run on every PR, push and Argo CD plugin
+sync; cli.py wraps them for typer, and entry.py calls them without importing typer so that a
+one-spec `validate` starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from ilab_gitops.diagnostics import Diagnostic, Format, format_diagnostics
+from ilab_gitops.load.treescan import escape
+
+if TYPE_CHECKING:
+    from ilab_gitops.emit.output import RenderedTree
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1
+EXIT_INVALID = 2
+EXIT_INTERNAL = 3
+
+FormatChoice = Literal["text", "github", "json", "auto"]
+FORMAT_CHOICES: tuple[FormatChoice, ...] = ("text", "github", "json", "auto")
+
+
+def resolve_format(fmt: FormatChoice) -> Format:
+    """`auto` is GitHub annotations under GitHub Actions, text elsewhere."""
+    if fmt == "auto":
+        return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
+    return fmt
+
+
+def report(diagnostics: Sequence[Diagnostic], fmt: FormatChoice) -> None:
+    """JSON goes to stdout (it is the output); text and annotations go to stderr."""
+    resolved = resolve_format(fmt)
+    text = format_diagnostics(diagnostics, resolved)
+    if resolved == "json":
+        sys.stdout.write(text)
+    elif text:
+        sys.stderr.write(text)
+
+
+@contextlib.contextmanager
+def batch_memory() -> Iterator[None]:
+    """Pause the cyclic garbage collector while specs are loaded and compiled.
+
+    Both build many small, acyclic dicts and keep them until the end; the collector then
+    rescans the growing heap again and again, which more than doubled compile time for a
+    thousand runs. Reference counting still frees everything; the collector runs again after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def validate(paths: Sequence[Path], environments: Path, fmt: FormatChoice) -> int:
+    """Check PipelineRun and Environment files; report every problem with file:line:col."""
+    from ilab_gitops.load.workspace import load_workspace
+
+    with batch_memory():
+        ws = load_workspace(paths, environments)
+    report(ws.diagnostics, fmt)
+    if not ws.ok:
+        return EXIT_INVALID
+    if resolve_format(fmt) != "json":
+        _say(
+            f"{ws.files} file(s) valid: {len(ws.runs)} run(s), "
+            f"{len(ws.environments)} environment(s)"
+        )
+    return EXIT_OK
+
+
+def render(
+    runs: Sequence[Path],
+    environments: Path,
+    out: str,
+    *,
+    check: bool,
+    prune: bool,
+    fmt: FormatChoice,
+) -> int:
+    """Compile runs into `out/<environment>/<run>/`, one folder per step, atomically (or
+    check the whole tree, or stream)."""
+    with batch_memory():
+        return _render(runs, environments, out, check=check, prune=prune, fmt=fmt)
+
+
+def _render(
+    runs: Sequence[Path],
+    environments: Path,
+    out: str,
+    *,
+    check: bool,
+    prune: bool,
+    fmt: FormatChoice,
+) -> int:
+    from ilab_gitops.load.workspace import load_workspace
+
+    ws = load_workspace(runs, environments)
+    report(ws.diagnostics, fmt)
+    if not ws.ok:
+        return EXIT_INVALID
+    if out == "-":
+        from ilab_gitops.manifests import compile_run
+        from ilab_gitops.emit.render import render_stream
+
+        loaded = sorted(ws.runs, key=lambda r: r.run.metadata.name)
+        sys.stdout.write(render_stream(compile_run(r.run, r.environment) for r in loaded))
+        return EXIT_OK
+    from ilab_gitops.emit.output import scan_tree, write_tree
+    from ilab_gitops.emit.parallel import render_runs
+    from ilab_gitops.emit.render import merge_rendered
+
+    root = Path(out)
+    compiled = render_runs([(r.run, r.environment) for r in ws.runs])
+    env_names = sorted(ws.environments)
+    tree = scan_tree(root)
+    if check:
+        expected = merge_rendered({}, compiled, environments=env_names, prune=True)
+        return _check(runs, out, tree, expected, len(compiled))
+    refused = [r for r in tree.refused if r.path == "." or not prune]
+    if refused:
+        for entry in refused:
+            _say(f"{_shown(out, entry.path)}: not read: {entry.reason}")
+        _say(
+            f"{out}: holds entries the compiler cannot keep; nothing written "
+            "(--prune removes everything under it that the compiler does not write)"
+        )
+        return EXIT_INVALID
+    files = merge_rendered(tree.files, compiled, environments=env_names, prune=prune)
+    if prune:
+        for line in _removed(out, tree, files, compiled):
+            _say(line)
+    write_tree(root, files)
+    _say(f"rendered {len(compiled)} run(s) into {escape(root.as_posix())}/")
+    return EXIT_OK
+
+
+def _shown(out: str, path: str) -> str:
+    """A path below `out` for a message: one line, odd characters escaped."""
+    return escape(out if path == "." else Path(out, path).as_posix())
+
+
+def _check(
+    runs: Sequence[Path],
+    out: str,
+    tree: RenderedTree,
+    expected: Mapping[str, str | bytes],
+    count: int,
+) -> int:
+    """Compare the whole tree under `out` with what the given specs compile to.
+
+    Exit 1 when the tree holds only files the compiler writes, some missing or with other
+    text (a stale render: run `render`); exit 2 when it holds anything the compiler never
+    writes (extra or binary files, folders, links, odd names).
+    """
+    from ilab_gitops.emit.output import tree_differences
+
+    text = {path: data for path, data in expected.items() if isinstance(data, str)}
+    differences = tree_differences(tree, text)
+    for difference in differences:
+        _say(f"{_shown(out, difference.path)}: {difference.message}")
+    if not differences:
+        _say(f"{escape(out)}: up to date ({count} run(s))")
+        return EXIT_OK
+    command = " ".join(["ilab-gitops render", *(escape(str(p)) for p in runs)])
+    if out != "rendered":
+        command += f" --out {escape(out)}"
+    foreign = sum(1 for d in differences if d.foreign)
+    if foreign:
+        _say(
+            f"{foreign} path(s) under {escape(out)}/ hold content the compiler never writes "
+            f"from these specs; {command} --prune removes them"
+        )
+        return EXIT_INVALID
+    _say(f"{len(differences)} rendered file(s) differ; run: {command}")
+    return EXIT_DIFFERENT
+
+
+def _removed(
+    out: str,
+    tree: RenderedTree,
+    files: Mapping[str, str | bytes],
+    compiled: Mapping[str, object],
+) -> list[str]:
+    """One line per folder, file or entry that `--prune` drops.
+
+    A top folder that is no environment's (e.g. `rendered/<run>/` of the layout before
+    environments had folders) is reported once, as is each run folder no spec renders.
+    """
+    from ilab_gitops.emit.render import owner_folder
+
+    environments = {p.split("/", 1)[0] for p in files if "/" in p}
+    lines = [f"removed {_shown(out, r.path)}: {r.reason}" for r in tree.refused]
+    reported: set[str] = set()
+    for path in sorted(set(tree.files) - set(files)):
+        top = path.split("/", 1)[0]
+        folder = owner_folder(path)
+        if "/" in path and top not in environments:
+            key, why = top, "not the folder of an environment with runs here"
+        elif folder and folder not in compiled:
+            key, why = folder, "no spec renders this run folder"
+        else:
+            lines.append(f"removed {_shown(out, path)}: not written by the compiler")
+            continue
+        if key not in reported:
+            reported.add(key)
+            lines.append(f"removed {_shown(out, key)}/: {why}")
+    return lines

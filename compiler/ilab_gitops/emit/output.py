@@ -1,0 +1,228 @@
+"""Write a rendered tree atomically: readers see the old tree or the new one, never a mix.
+
+The new tree is built completely in a temporary sibling directory, then swapped in. On Linux
+the swap is one `renameat2(RENAME_EXCHANGE)` call; elsewhere two renames, and a crash between
+them leaves `<out>.old-*` beside the target, which the next run recovers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ilab_gitops.load.treescan import Refused, walk
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+#: Largest file read from `rendered/`; a rendered step file is a few tens of KiB.
+MAX_RENDERED_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class RenderedTree:
+    """What is on disk under `rendered/`, read without following a single link.
+
+    `files` holds the bytes of every regular file with a plain name (up to
+    `MAX_RENDERED_BYTES`); `refused` everything else (symlinks, odd names, special files,
+    oversized files), which is never read; `empty_dirs` folders holding nothing.
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    refused: list[Refused] = field(default_factory=list)
+    empty_dirs: list[str] = field(default_factory=list)
+
+
+def scan_tree(root: Path) -> RenderedTree:
+    """The tree under `root` (empty when `root` is missing; refused when it is a link)."""
+    tree = RenderedTree()
+    if os.path.islink(root):
+        tree.refused.append(Refused(".", "it is a symbolic link (commit the folder itself)"))
+        return tree
+    if not root.is_dir():
+        return tree
+    found = walk(root)
+    tree.refused.extend(found.refused)
+    tree.empty_dirs.extend(found.empty_dirs)
+    for rel in found.files:
+        if found.sizes[rel] > MAX_RENDERED_BYTES:
+            tree.refused.append(Refused(rel, f"it is larger than {MAX_RENDERED_BYTES} bytes"))
+            continue
+        try:
+            fd = os.open(root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as err:  # replaced by a link since the walk, or unreadable
+            tree.refused.append(Refused(rel, f"it cannot be read ({err.strerror})"))
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            tree.files[rel] = handle.read(MAX_RENDERED_BYTES + 1)
+    tree.refused.sort(key=lambda r: r.path)
+    return tree
+
+
+def read_tree(root: Path) -> dict[str, str]:
+    """The UTF-8 files under `root` as {relative posix path: text}; empty when missing.
+
+    Links, odd names and non-UTF-8 files are left out (see `scan_tree`).
+    """
+    out: dict[str, str] = {}
+    for rel, data in scan_tree(root).files.items():
+        with contextlib.suppress(UnicodeDecodeError):
+            out[rel] = data.decode("utf-8")
+    return out
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False when unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(result == 0)
+
+
+def _recover(root: Path) -> None:
+    """Finish an interrupted two-rename swap from an earlier run."""
+    for leftover in root.parent.glob(f".{root.name}.old-*"):
+        if root.exists():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            os.replace(leftover, root)
+    for leftover in root.parent.glob(f".{root.name}.new-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_files(base: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write `files` below the empty directory `base`.
+
+    Plain `os.open`/`os.write` and one `mkdir` per new directory: for thousands of small
+    files, buffered text files and `makedirs(exist_ok=True)` cost several times more.
+    """
+    made = {""}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    root = os.fspath(base)
+    for rel, text in files.items():
+        folder = rel.rpartition("/")[0]
+        if folder not in made:
+            parts = folder.split("/")
+            for depth in range(1, len(parts) + 1):
+                sub = "/".join(parts[:depth])
+                if sub not in made:
+                    os.mkdir(os.path.join(root, sub), 0o755)
+                    made.add(sub)
+        fd = os.open(os.path.join(root, rel), flags, 0o644)
+        try:
+            data = text.encode("utf-8") if isinstance(text, str) else text
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder that holds `root` (one writer at a time); the
+    kernel drops it if the process dies."""
+    parent = root.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Replace the directory `root` with exactly `files`, atomically."""
+    root = root.absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with locked(root):
+        _swap_in(root, files)
+
+
+def _swap_in(root: Path, files: Mapping[str, str | bytes]) -> None:
+    _recover(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+    try:
+        _write_files(staging, files)
+        os.chmod(staging, 0o755)
+        if not root.exists():
+            os.replace(staging, root)
+            return
+        if _exchange(staging, root):
+            shutil.rmtree(staging)  # now holds the old tree
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+        old.rmdir()
+        os.replace(root, old)
+        os.replace(staging, root)
+        shutil.rmtree(old)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One path where the tree on disk is not what the compiler writes.
+
+    `foreign` differences are content the compiler never produces (extra files or folders,
+    binary or non-UTF-8 files, links, odd names): tampering or leftovers, exit 2. The others
+    (a file missing, or holding other text) are what a stale render looks like, exit 1.
+    """
+
+    path: str
+    message: str
+    foreign: bool
+
+
+def _is_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def tree_differences(actual: RenderedTree, expected: Mapping[str, str]) -> list[Difference]:
+    """Every difference between the whole tree on disk and `expected`, sorted by path."""
+    out = [Difference(r.path, f"not read: {r.reason}", foreign=True) for r in actual.refused]
+    for path, data in actual.files.items():
+        if path not in expected:
+            kind = "file" if _is_text(data) else "binary or non-UTF-8 file"
+            out.append(Difference(path, f"{kind} not written by the compiler from the specs", True))
+        elif not _is_text(data):
+            out.append(Difference(path, "binary or non-UTF-8 content", foreign=True))
+        elif data != expected[path].encode("utf-8"):
+            out.append(Difference(path, "out of date", foreign=False))
+    refused = {r.path for r in actual.refused}
+    out.extend(
+        Difference(path, "missing", foreign=False)
+        for path in expected
+        if path not in actual.files and path not in refused
+    )
+    folders = {p.rsplit("/", 1)[0] for p in expected if "/" in p}
+    parents = {"/".join(f.split("/")[:i]) for f in folders for i in range(1, f.count("/") + 2)}
+    out.extend(
+        Difference(path, "empty folder not written by the compiler", foreign=True)
+        for path in actual.empty_dirs
+        if path not in parents
+    )
+    return sorted(out, key=lambda d: d.path)

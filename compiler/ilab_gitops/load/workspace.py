@@ -1,0 +1,221 @@
+"""Load a runs repo from disk: find spec files, parse, validate, pair runs with environments.
+
+This is the reading edge. Everything it finds wrong becomes a diagnostic; it never raises for
+bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
+from ilab_gitops.load.sources import MAX_FILE_BYTES, Document, LoadError, parse_yaml
+from ilab_gitops.load.treescan import entry_problem, escape, walk
+from ilab_gitops.load.validation import (
+    check_document,
+    check_run_against_environment,
+    unknown_environment,
+)
+from ilab_gitops.spec.environment import Environment
+from ilab_gitops.spec.pipeline_run import PipelineRun
+
+YAML_SUFFIXES = (".yaml", ".yml")
+#: Most runs one invocation accepts; a runs repo past this should be split.
+MAX_RUNS = 20_000
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    document: Document
+    run: PipelineRun
+    environment: Environment
+
+
+@dataclass
+class Workspace:
+    """Valid runs (each with its environment), environments by name, and all diagnostics."""
+
+    runs: list[LoadedRun] = field(default_factory=list)
+    environments: dict[str, tuple[Document, Environment]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    #: Names of environments whose files have errors (reported already).
+    invalid_environments: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def display_path(path: Path) -> str:
+    """The path as users should see it in messages: relative to cwd when below it."""
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def refused_path(path: Path, reason: str) -> Diagnostic:
+    """The diagnostic for an entry the CLI does not read; the path is printed escaped."""
+    return Diagnostic(escape(display_path(path)), 1, 1, "refused-path", "", f"not read: {reason}")
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """YAML files named by `paths` (directories are searched recursively), sorted, unique.
+
+    No symlink is followed or read, and names with control characters are refused: each
+    becomes a `refused-path` error (see `treescan`).
+    """
+    found: set[Path] = set()
+    problems: list[Diagnostic] = []
+    for path in paths:
+        reason = entry_problem(path)
+        if reason is not None:
+            problems.append(refused_path(path, reason))
+        elif path.is_dir():
+            tree = walk(path)
+            found.update(path / rel for rel in tree.files if rel.endswith(YAML_SUFFIXES))
+            problems.extend(refused_path(path / r.path, r.reason) for r in tree.refused)
+        elif path.is_file():
+            found.add(path)
+        else:
+            problems.append(
+                Diagnostic(
+                    escape(display_path(path)),
+                    1,
+                    1,
+                    "no-such-file",
+                    "",
+                    "no such file or directory",
+                )
+            )
+    return sorted(found), problems
+
+
+def read_document(path: Path) -> Document | Diagnostic:
+    shown = display_path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return Diagnostic(
+                shown,
+                1,
+                1,
+                "file-too-large",
+                "",
+                f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
+            )
+        raw = path.read_bytes()
+    except OSError as err:
+        return Diagnostic(shown, 1, 1, "unreadable", "", err.strerror or str(err))
+    try:
+        return parse_yaml(raw, shown)
+    except LoadError as err:
+        return err.diagnostic
+
+
+def _check_files(paths: Sequence[Path], ws: Workspace) -> list[tuple[Document, PipelineRun]]:
+    runs: list[tuple[Document, PipelineRun]] = []
+    for path in paths:
+        ws.files += 1
+        loaded = read_document(path)
+        if isinstance(loaded, Diagnostic):
+            ws.diagnostics.append(loaded)
+            continue
+        model, diagnostics = check_document(loaded)
+        ws.diagnostics.extend(diagnostics)
+        if model is None and loaded.data.get("kind") == "Environment":
+            metadata = loaded.data.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            if isinstance(name, str):
+                ws.invalid_environments.add(name)
+        if isinstance(model, Environment):
+            _add_environment(ws, loaded, model)
+        elif isinstance(model, PipelineRun):
+            runs.append((loaded, model))
+    return runs
+
+
+def _add_environment(ws: Workspace, document: Document, env: Environment) -> None:
+    name = env.metadata.name
+    if name in ws.environments:
+        first = ws.environments[name][0]
+        if first.path == document.path:
+            return
+        pos = document.source_map.locate(("metadata", "name"))
+        ws.diagnostics.append(
+            Diagnostic(
+                document.path,
+                pos.line,
+                pos.column,
+                "duplicate-name",
+                "metadata.name",
+                f'environment "{name}" is also defined in {first.path}',
+            )
+        )
+        return
+    ws.environments[name] = (document, env)
+
+
+def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Workspace:
+    """Validate everything under `paths`; resolve each run's environment.
+
+    Environments come from the given paths and from `environments_dir` (when it exists).
+    """
+    ws = Workspace()
+    files, problems = discover(paths)
+    ws.diagnostics.extend(problems)
+    if environments_dir is not None and (
+        environments_dir.is_dir() or environments_dir.is_symlink()
+    ):
+        env_files, env_problems = discover([environments_dir])
+        files = sorted(set(files) | set(env_files))
+        ws.diagnostics.extend(p for p in env_problems if p not in problems)
+    runs = _check_files(files, ws)
+    if len(runs) > MAX_RUNS:
+        ws.diagnostics.append(
+            Diagnostic(
+                display_path(paths[0]),
+                1,
+                1,
+                "too-many-runs",
+                "",
+                f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}",
+            )
+        )
+        return ws
+    seen: dict[str, Document] = {}
+    for document, run in runs:
+        name = run.metadata.name
+        if name in seen:
+            pos = document.source_map.locate(("metadata", "name"))
+            ws.diagnostics.append(
+                Diagnostic(
+                    document.path,
+                    pos.line,
+                    pos.column,
+                    "duplicate-name",
+                    "metadata.name",
+                    f'run "{name}" is also defined in {seen[name].path}',
+                )
+            )
+            continue
+        seen[name] = document
+        env_name = run.spec.environment
+        if env_name in ws.invalid_environments and env_name not in ws.environments:
+            continue  # its own errors are reported; the run is checked once it is fixed
+        if env_name not in ws.environments:
+            where = display_path(environments_dir) if environments_dir else "the given paths"
+            ws.diagnostics.append(unknown_environment(document, env_name, ws.environments, where))
+            continue
+        env = ws.environments[env_name][1]
+        problems = check_run_against_environment(document, run, env)
+        ws.diagnostics.extend(problems)
+        if not any(d.severity == "error" for d in problems):
+            ws.runs.append(LoadedRun(document, run, env))
+    ws.diagnostics = sort_diagnostics(ws.diagnostics)
+    return ws
