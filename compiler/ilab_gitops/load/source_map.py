@@ -21,6 +21,7 @@ MAX_STRING_CHARS = 16 * 1024
 PathKey = tuple[str | int, ...]
 
 
+@dataclass(frozen=True)
 class Position:
     line: int  # 1-based
     column: int  # 1-based
