@@ -11,13 +11,14 @@ the explanation, and it must reach the PR in both cases.
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from ilab_gitops.commands.formats import FormatOption, OutputFormat, resolve
 
 if TYPE_CHECKING:
     from ilab_gitops.repo.classify import DiffReport
@@ -34,12 +35,6 @@ class Engine(StrEnum):
 class DiffOutput(StrEnum):
     text = "text"
     json = "json"
-
-
-class DiagnosticsFormat(StrEnum):
-    auto = "auto"
-    text = "text"
-    github = "github"
 
 
 PathsArgument = Annotated[
@@ -192,24 +187,16 @@ def _compare(
     return compare(base_side, head, history, allow_removals=allow_removals)
 
 
-def _format(fmt: DiagnosticsFormat) -> str:
-    if fmt is DiagnosticsFormat.auto:
-        return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    return fmt.value
-
-
 def diff(
     *,
     base: BaseOption,
     paths: PathsArgument = None,
     environments: EnvironmentsOption = Path("environments"),
     output: Annotated[
-        DiffOutput, typer.Option("--output", "-o", help="text for people, json for tools.")
+        DiffOutput,
+        typer.Option("--output", "-o", help="text for people, json for tools (= --format json)."),
     ] = DiffOutput.text,
-    fmt: Annotated[
-        DiagnosticsFormat,
-        typer.Option("--format", "-f", help="Diagnostics format; auto = github under Actions."),
-    ] = DiagnosticsFormat.auto,
+    fmt: FormatOption = OutputFormat.auto,
     allow_removals: AllowRemovalsOption = False,
 ) -> None:
     """Compare the working tree's runs with REF: new, unchanged, rerun, removed, forbidden."""
@@ -217,12 +204,13 @@ def diff(
     from ilab_gitops.repo.report import as_json, as_text
 
     report = _compare(base, paths or [Path("runs")], environments, allow_removals, "diff")
-    if output is DiffOutput.json:
+    resolved = resolve(fmt)
+    if output is DiffOutput.json or resolved == "json":
         sys.stdout.write(as_json(report))
     else:
         sys.stdout.write(as_text(report))
         shown = [*report.diagnostics, *report.forbidden, *report.approvals]
-        sys.stderr.write(format_diagnostics(shown, _format(fmt)))  # type: ignore[arg-type]
+        sys.stderr.write(format_diagnostics(shown, resolved))
     if not report.ok:
         raise typer.Exit(EXIT_INVALID)
 
