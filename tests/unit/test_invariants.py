@@ -10,6 +10,7 @@ test_properties.py; here the chain itself is checked link by link.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from ilab_gitops.manifests import K8sObject, Manifests, compile_run, hashing
 from ilab_gitops.manifests import compile as compile_module
-from ilab_gitops.manifests.pods import ANNOTATION_STEP_HASH
+from ilab_gitops.manifests.pods import ANNOTATION_SPEC_SHA, ANNOTATION_STEP_HASH
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 from tests.support import strategies as gen
@@ -125,3 +126,47 @@ def test_another_seed_renames_every_step(pair: tuple[PipelineRun, Environment], 
     for old, new in zip(before.steps, after.steps, strict=True):
         assert new.digest != old.digest, old.step_id
         assert new.name != old.name, old.step_id
+
+
+def _annotations(obj: K8sObject) -> dict[str, str]:
+    found: dict[str, str] = obj["metadata"].get("annotations", {})
+    return found
+
+
+@gen.COMPILER
+@given(gen.runs_and_environments())
+def test_the_workspace_and_its_network_policy_come_with_the_first_step_only(
+    pair: tuple[PipelineRun, Environment],
+) -> None:
+    run, env = pair
+    manifests = compile_run(run, env)
+    kinds = [[o["kind"] for o in step.objects] for step in manifests.steps]
+    assert kinds[0][:2] == ["PersistentVolumeClaim", "NetworkPolicy"]
+    for later in kinds[1:]:
+        assert "PersistentVolumeClaim" not in later and "NetworkPolicy" not in later
+
+
+@gen.COMPILER
+@given(gen.runs_and_environments())
+def test_only_the_publish_step_carries_the_spec_hash(pair: tuple[PipelineRun, Environment]) -> None:
+    run, env = pair
+    manifests = compile_run(run, env)
+    for step in manifests.steps:
+        for obj in step.objects:
+            shown = _annotations(obj).get(ANNOTATION_SPEC_SHA)
+            if step.step_id == "publish":
+                assert shown == manifests.spec_sha256, obj["kind"]
+            else:
+                assert shown is None, f"{step.step_id}: {obj['kind']}"
+
+
+@gen.COMPILER
+@given(gen.runs_and_environments())
+def test_each_step_reads_its_params_as_json_text(pair: tuple[PipelineRun, Environment]) -> None:
+    run, env = pair
+    for step in compile_run(run, env).steps:
+        (configmap,) = [o for o in step.objects if o["kind"] == "ConfigMap"]
+        text = configmap["data"]["params.json"]
+        assert isinstance(text, str) and text.endswith("\n")
+        params = json.loads(text)
+        assert params["stepName"] == step.name
