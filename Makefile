@@ -16,7 +16,7 @@ SCAN_VENV ?= .venv-scan
 MINUTES ?= 10
 RUNS ?= 1000
 
-.PHONY: pytest-yaml-oldest demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
+.PHONY: mutate pytest-yaml-oldest demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -103,3 +103,9 @@ fuzz: $(VENV)/.dev
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+
+# Mutation test of the compiler core, the classifier and the escaping (not run in CI; the
+# score is in the README). MUTANTS = mutants per module, an evenly spaced subset.
+MUTANTS ?= 4
+mutate: $(VENV)/.dev
+	$(PY) -m tests.support.mutation --max $(MUTANTS)
