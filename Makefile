@@ -17,7 +17,7 @@ MINUTES ?= 10
 RUNS ?= 1000
 
 .PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
-.PHONY: pytest-yaml-oldest lint-workflows lock
+.PHONY: pytest-yaml-oldest lint-workflows lock mutate
 .PHONY: gpu-check gpu-check-prepare gpu-check-rehearse
 
 $(BIN)/activate:
@@ -169,3 +169,9 @@ lock:
 .PHONY: images
 images:
 	runtime_images/build.sh
+
+# Mutation test of the compiler core, the classifier and the escaping (not run in CI; the
+# score is in the README). MUTANTS = mutants per module, an evenly spaced subset.
+MUTANTS ?= 4
+mutate: $(VENV)/.dev
+	$(PY) -m tests.support.mutation --max $(MUTANTS)

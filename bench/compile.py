@@ -176,8 +176,8 @@ def load() -> str:
 def compiled_objects(repo: Path) -> list[dict[str, Any]]:
     """Every object a render writes (steps' objects and the Flux Kustomizations)."""
     from ilab_gitops.cli.core import batch_memory
-    from ilab_gitops.manifests import compile_run
     from ilab_gitops.load.workspace import load_workspace
+    from ilab_gitops.manifests import compile_run
 
     cwd = Path.cwd()
     os.chdir(repo)

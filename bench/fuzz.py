@@ -55,13 +55,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisWarning
 
 from ilab_gitops.diagnostics import Diagnostic, Format, format_diagnostics
-from ilab_gitops.manifests import compile_run
-from ilab_gitops.manifests.model import Manifests
 from ilab_gitops.emit.render import render_run
 from ilab_gitops.load.sources import MAX_DEPTH, MAX_STRING_CHARS, Document, LoadError, parse_yaml
+from ilab_gitops.load.validation import check_document, check_run_against_environment
+from ilab_gitops.manifests import compile_run
+from ilab_gitops.manifests.model import Manifests
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.load.validation import check_document, check_run_against_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

@@ -17,12 +17,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ilab_gitops.manifests import Manifests, compile_run
 from ilab_gitops.emit.render import render_run, render_stream
 from ilab_gitops.load.sources import parse_yaml
+from ilab_gitops.load.validation import check_document
+from ilab_gitops.manifests import Manifests, compile_run
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.load.validation import check_document
 from tests.support import k8s_schemas
 from tests.support.k8s_schemas import builtin_errors, crd_errors, is_crd, upstream_schemas
 

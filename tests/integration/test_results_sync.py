@@ -6,6 +6,7 @@ OpenAPI description). Storage: moto's S3 server. Git: a bare remote and a clone.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from ilab_gitops.results.comment import marker
-from ilab_gitops.results.sync import canonical
 from ilab_gitops.cli.typer_app import app
+from ilab_gitops.results.comment import marker
 from ilab_gitops.results.model import RunResults
+from ilab_gitops.results.sync import canonical
 from tests.support.github_fake import FakeComment, FakeGitHub, running_fake_github
 from tests.support.github_openapi import github_openapi
 from tests.support.results_data import make_results, qna_file, qna_path
@@ -317,6 +318,38 @@ def test_changelog_command_reads_storage_before_the_sync(
     assert shown.stdout.startswith("# granite-a (2026-11-24)\n")
     assert "[#1](https://github.com/example-org/taxonomy/pull/1)\n" in shown.stdout
     assert fake.requests == []
+
+
+def test_sync_report_as_json(fake: FakeGitHub, s3: S3Server, tmp_path: Path) -> None:
+    world = make_world(fake, s3, tmp_path, {"granite-a": [1]})
+    world.put(make_results("granite-a", [1]))
+    result = world.sync("--format", "json")
+    assert_ok(result)
+    data = json.loads(result.stdout)
+    assert (data["complete"], data["rateLimited"]) == (True, None)
+    (run,) = data["runs"]
+    assert (run["run"], run["problems"]) == ("granite-a", [])
+    assert any("example-org/taxonomy#1" in action for action in run["actions"])
+    assert "results sync:" not in result.stderr
+
+
+def test_changelog_offline_needs_no_runs_repo(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path
+) -> None:
+    world = make_world(fake, s3, tmp_path, {"granite-a": [1]})
+    world.put(make_results("granite-a", [1]))
+    shown = world.cli(
+        "changelog", "granite-a", "--runs", "runs", "--offline", env={"GITHUB_REPOSITORY": None}
+    )
+    assert_ok(shown)
+    assert shown.stdout.startswith("# granite-a (2026-11-24)\n")
+    assert "[#1](https://github.com/example-org/taxonomy/pull/1)\n" in shown.stdout
+    assert "results/granite-a.json" in shown.stdout  # a path in the runs repo, not a URL
+    assert "https://github.com//" not in shown.stdout
+    assert fake.requests == []
+    online = world.cli("changelog", "granite-a", "--runs", "runs", env={"GITHUB_REPOSITORY": None})
+    assert online.exit_code == 2
+    assert "set --runs-repo OWNER/NAME (or GITHUB_REPOSITORY), or pass --offline" in online.stderr
 
 
 def test_concurrent_syncs_converge_without_duplicates(

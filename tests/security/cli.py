@@ -19,7 +19,7 @@ class CliResult:
 
 
 def run_main(args: list[str], cwd: Path) -> CliResult:
-    """`ilab-gitops <args>` in `cwd` through `ilab_gitops.cli.typer_app.main`, as the console script."""
+    """`ilab-gitops <args>` in `cwd` through `ilab_gitops.cli.typer_app.main`, as the script."""
     from ilab_gitops.cli import typer_app as cli
 
     out, err = io.StringIO(), io.StringIO()

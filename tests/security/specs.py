@@ -9,12 +9,12 @@ from typing import Any
 
 import yaml
 
-from ilab_gitops.manifests import compile_run
 from ilab_gitops.emit.render import render_run
 from ilab_gitops.load.sources import parse_yaml
+from ilab_gitops.load.validation import check_document, check_run_against_environment
+from ilab_gitops.manifests import compile_run
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.load.validation import check_document, check_run_against_environment
 from tests.security.pods import ROOT
 
 #: Secret names and keys planted in a spec, each distinct and found nowhere else.

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from ilab_gitops import ghtext
+from ilab_gitops.diagnostics import Diagnostic, format_diagnostics
 from ilab_gitops.results.changelog import changelog_entry
 from ilab_gitops.results.comment import render_comment
 from ilab_gitops.results.locations import Links
 from ilab_gitops.results.ports import PullRequest
 from ilab_gitops.results.release_notes import render_release_notes
-from ilab_gitops.diagnostics import Diagnostic, format_diagnostics
 from ilab_gitops.runsrepo.classify import DiffReport, Reason, RunDiff
 from ilab_gitops.runsrepo.comment import pr_comment
 from tests.support.actions import is_command, parse_command

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ilab_gitops.results import (
+from ilab_gitops.results.model import (
     BranchScores,
     CheckpointScore,
     ModelLocation,

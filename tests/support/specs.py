@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ilab_gitops.load.sources import parse_yaml
+from ilab_gitops.load.validation import check_document
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.load.validation import check_document
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "spec" / "examples").glob("*.yaml"))

@@ -36,14 +36,14 @@ def test_bootstrap_argocd_takes_the_namespace_from_the_environment() -> None:
         "-e",
         str(ENVS),
         "--environment",
-        "multi-node-gpu",
+        "single-node-4xh100",
     )
     assert code == 0
     objects = _by_kind(out)
     project = objects["AppProject"]["spec"]
-    assert project["destinations"][0]["namespace"] == "ilab-prod"  # type: ignore[index]
+    assert project["destinations"][0]["namespace"] == "ilab"  # type: ignore[index]
     appset = objects["ApplicationSet"]["spec"]["template"]["spec"]  # type: ignore[index]
-    assert appset["destination"]["namespace"] == "ilab-prod"
+    assert appset["destination"]["namespace"] == "ilab"
     assert appset["source"]["repoURL"] == REPO
 
 
@@ -60,15 +60,6 @@ def test_bootstrap_flux_uses_the_environments_flux_settings() -> None:
     }
     assert objects["Kustomization"]["spec"]["path"] == "./rendered/kind-dev"  # type: ignore[index]
     assert {"Provider", "Alert"} <= set(objects)
-
-
-def test_bootstrap_needs_a_choice_among_several_environments() -> None:
-    code, out, err = _invoke("bootstrap", "flux", "--repo-url", REPO, "-e", str(ENVS))
-    assert (code, out) == (2, "")
-    assert err == (
-        f"ilab-gitops: environment several profiles found in {ENVS.as_posix()}; pass "
-        "--environment with one of: kind-dev, multi-node-gpu, single-node-4xh100\n"
-    )
 
 
 def test_schema_prints_the_checked_in_schema() -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.manifests import compile_run
 from ilab_gitops.emit.render import render_tree, run_folder
+from ilab_gitops.manifests import compile_run
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 
 ROOT = Path(__file__).resolve().parents[2]

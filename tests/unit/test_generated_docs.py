@@ -7,9 +7,9 @@ import json
 import jsonschema
 import pytest
 
+from ilab_gitops.load.sources import parse_yaml
 from ilab_gitops.spec.reference import reference_markdown
 from ilab_gitops.spec.schema import json_schemas
-from ilab_gitops.load.sources import parse_yaml
 from tests.support.golden import check_file
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, ROOT
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ilab_gitops.manifests import compile_run
 from ilab_gitops.emit.render import render_run
+from ilab_gitops.manifests import compile_run
 from tests.support.golden import check_tree
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, ROOT, load_environment, load_run
 

@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ilab_gitops.emit import yaml_emit
-from ilab_gitops.manifests import STEP_IDS, K8sObject, Manifests, compile_run
 from ilab_gitops.emit.render import render_run
+from ilab_gitops.manifests import STEP_IDS, K8sObject, Manifests, compile_run
 from ilab_gitops.spec.base import DNS1035_PATTERN, DNS1123_PATTERN
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun

@@ -116,8 +116,8 @@ def _render(
     if not ws.ok:
         return EXIT_INVALID
     if out == "-":
-        from ilab_gitops.manifests import compile_run
         from ilab_gitops.emit.render import render_stream
+        from ilab_gitops.manifests import compile_run
 
         loaded = sorted(ws.runs, key=lambda r: r.run.metadata.name)
         sys.stdout.write(render_stream(compile_run(r.run, r.environment) for r in loaded))

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ilab_gitops.cli.formats import FormatOption, OutputFormat, resolve
+
 if TYPE_CHECKING:
     from ilab_gitops.runsrepo.classify import DiffReport
 
@@ -34,12 +36,6 @@ class Engine(StrEnum):
 class DiffOutput(StrEnum):
     text = "text"
     json = "json"
-
-
-class DiagnosticsFormat(StrEnum):
-    auto = "auto"
-    text = "text"
-    github = "github"
 
 
 PathsArgument = Annotated[
@@ -156,6 +152,7 @@ def init(
 def _compare(
     base: str, paths: list[Path], environments: Path, allow_removals: bool, command: str
 ) -> DiffReport:
+    from ilab_gitops.load.workspace import discover, load_workspace
     from ilab_gitops.runsrepo.classify import compare
     from ilab_gitops.runsrepo.gitsource import (
         GitSourceError,
@@ -166,7 +163,6 @@ def _compare(
     )
     from ilab_gitops.runsrepo.history import historic_runs
     from ilab_gitops.runsrepo.snapshot import RepoPaths, from_blobs, from_workspace
-    from ilab_gitops.load.workspace import discover, load_workspace
 
     try:
         repo = open_repo(Path.cwd())
@@ -193,24 +189,16 @@ def _compare(
     return compare(base_side, head, history, allow_removals=allow_removals)
 
 
-def _format(fmt: DiagnosticsFormat) -> str:
-    if fmt is DiagnosticsFormat.auto:
-        return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    return fmt.value
-
-
 def diff(
     *,
     base: BaseOption,
     paths: PathsArgument = None,
     environments: EnvironmentsOption = Path("environments"),
     output: Annotated[
-        DiffOutput, typer.Option("--output", "-o", help="text for people, json for tools.")
+        DiffOutput,
+        typer.Option("--output", "-o", help="text for people, json for tools (= --format json)."),
     ] = DiffOutput.text,
-    fmt: Annotated[
-        DiagnosticsFormat,
-        typer.Option("--format", "-f", help="Diagnostics format; auto = github under Actions."),
-    ] = DiagnosticsFormat.auto,
+    fmt: FormatOption = OutputFormat.auto,
     allow_removals: AllowRemovalsOption = False,
 ) -> None:
     """Compare the working tree's runs with REF: new, unchanged, rerun, removed, forbidden."""
@@ -218,12 +206,13 @@ def diff(
     from ilab_gitops.runsrepo.report import as_json, as_text
 
     report = _compare(base, paths or [Path("runs")], environments, allow_removals, "diff")
-    if output is DiffOutput.json:
+    resolved = resolve(fmt)
+    if output is DiffOutput.json or resolved == "json":
         sys.stdout.write(as_json(report))
     else:
         sys.stdout.write(as_text(report))
         shown = [*report.diagnostics, *report.forbidden, *report.approvals]
-        sys.stderr.write(format_diagnostics(shown, _format(fmt)))  # type: ignore[arg-type]
+        sys.stderr.write(format_diagnostics(shown, resolved))
     if not report.ok:
         raise typer.Exit(EXIT_INVALID)
 

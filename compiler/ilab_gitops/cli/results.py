@@ -26,31 +26,25 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ilab_gitops.cli.formats import FormatOption, OutputFormat, resolve
 from ilab_gitops.ghtext import line
 
 if TYPE_CHECKING:
-    from ilab_gitops.results.locations import Links
-    from ilab_gitops.results.ports import PullRequest
-    from ilab_gitops.results.sync import Target
-    from ilab_gitops.results.model import RunResults
     from ilab_gitops.load.workspace import Workspace
+    from ilab_gitops.results.locations import Links
+    from ilab_gitops.results.model import RunResults
+    from ilab_gitops.results.ports import PullRequest
+    from ilab_gitops.results.sync import SyncReport, Target
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INVALID = 0, 1, 2
 DEFAULT_AUTHOR = "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
 #: Who comments with a workflow's GITHUB_TOKEN (an installation token: GET /user is refused).
 ACTIONS_LOGIN = "github-actions[bot]"
-
-
-class ReportFormat(StrEnum):
-    text = "text"
-    github = "github"
-    auto = "auto"
 
 
 Paths = Annotated[
@@ -170,10 +164,7 @@ def sync_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read everything, write nothing; say what would.")
     ] = False,
-    fmt: Annotated[
-        ReportFormat,
-        typer.Option("--format", "-f", help="auto = github under GitHub Actions, else text."),
-    ] = ReportFormat.auto,
+    fmt: FormatOption = OutputFormat.auto,
 ) -> None:
     """Report finished runs: PR comments, release, CHANGELOG.md and results/<run>.json."""
     from ilab_gitops.results.locations import Links, SettingsError, s3_settings
@@ -226,14 +217,37 @@ def sync_command(
         dry_run=dry_run,
     )
     report = sync(targets, services, options)
-    resolved = fmt.value
-    if fmt is ReportFormat.auto:
-        resolved = "github" if _in_actions() else "text"
-    sys.stderr.write(format_report(report, "github" if resolved == "github" else "text"))
+    resolved = resolve(fmt)
+    if resolved == "json":
+        sys.stdout.write(_report_json(report))
+    else:
+        sys.stderr.write(format_report(report, resolved))
     if not ws.ok or problems:
         raise typer.Exit(EXIT_INVALID)
     if not report.complete:
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _report_json(report: SyncReport) -> str:
+    """The sync report for tools: each run's status, actions, notes and problems."""
+    import json
+
+    limited = report.rate_limited
+    data = {
+        "complete": report.complete,
+        "rateLimited": None if limited is None else {"retryAfter": limited.retry_after},
+        "runs": [
+            {
+                "run": r.run,
+                "status": r.status,
+                "actions": r.actions,
+                "notes": r.notes,
+                "problems": r.problems,
+            }
+            for r in report.runs
+        ],
+    }
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def changelog_command(
@@ -261,20 +275,40 @@ def changelog_command(
     from ilab_gitops.results.locations import Links, SettingsError, repo_from_url
     from ilab_gitops.results.release_notes import previous_run, release_title, render_release_notes
 
-    if not runs_repo:
-        raise _fail("set --runs-repo OWNER/NAME (or GITHUB_REPOSITORY)")
+    if not runs_repo and not offline:
+        raise _fail("set --runs-repo OWNER/NAME (or GITHUB_REPOSITORY), or pass --offline")
     history = _local_history(repo / "results")
     results = _current(run, results_file, history, paths, environments)
     try:
         taxonomy = repo_from_url(results.taxonomy.repoUrl, server_url)
     except SettingsError as err:
         raise _fail(str(err)) from None
-    links = Links(
-        server_url, runs_repo, branch, rendered, _rendered_environment(repo / rendered, run)
+    links = (
+        Links(server_url, runs_repo, branch, rendered, _rendered_environment(repo / rendered, run))
+        if runs_repo
+        else _repo_relative_links(server_url, branch, rendered)
     )
     prs = _pull_requests(results, taxonomy, links, None if offline else api_url)
     notes = render_release_notes(results, prs, previous_run(history.values(), results), links)
     sys.stdout.write(f"# {release_title(results)}\n\n{notes}")
+
+
+def _repo_relative_links(server_url: str, branch: str, rendered: str) -> Links:
+    """Links for `changelog --offline` without --runs-repo: paths inside the runs repo
+    (shown, not linked); pull requests still link to the taxonomy repo on `server_url`."""
+    from ilab_gitops.results.locations import Links
+
+    class RepoRelative(Links):
+        def run_folder(self, run: str) -> str:
+            return f"{self.rendered_dir}/{run}"
+
+        def results_file(self, run: str) -> str:
+            return f"results/{run}.json"
+
+        def release(self, tag: str) -> str:
+            return f"releases/tag/{tag}"
+
+    return RepoRelative(server_url, "", branch, rendered)
 
 
 def _local_history(folder: Path) -> dict[str, RunResults]:
@@ -332,9 +366,9 @@ def _from_storage(run: str, paths: list[Path], environments: Path) -> RunResults
     from pydantic import ValidationError
 
     from ilab_gitops.results.locations import SettingsError, results_key, s3_settings
+    from ilab_gitops.results.model import RunResults
     from ilab_gitops.results.s3_store import S3ResultsStore
     from ilab_gitops.results.sync import StoreError
-    from ilab_gitops.results.model import RunResults
 
     ws = _load(paths, environments)
     loaded = next((r for r in ws.runs if r.run.metadata.name == run), None)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ilab_gitops.spec.environment import Environment
 
 from ilab_gitops.cli.core import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
+from ilab_gitops.cli.formats import FormatOption, OutputFormat
 
 app = typer.Typer(
     name="ilab-gitops",
@@ -37,27 +38,12 @@ bootstrap_app = typer.Typer(
 app.add_typer(bootstrap_app, name="bootstrap")
 
 
-class OutputFormat(StrEnum):
-    text = "text"
-    github = "github"
-    json = "json"
-    auto = "auto"
-
-
 _state = {"debug": False}
 
 EnvironmentsOption = Annotated[
     Path,
     typer.Option(
         "--environments", "-e", help="Directory of Environment profiles.", show_default=True
-    ),
-]
-FormatOption = Annotated[
-    OutputFormat,
-    typer.Option(
-        "--format",
-        "-f",
-        help="Diagnostics format; auto = github under GitHub Actions, else text.",
     ),
 ]
 
@@ -68,8 +54,9 @@ def _report(diagnostics: Sequence[Diagnostic], fmt: OutputFormat) -> None:
     report(diagnostics, fmt.value)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _main(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of internal errors.")
     ] = False,
@@ -81,6 +68,10 @@ def _main(
     if version:
         typer.echo(f"ilab-gitops {__version__}")
         raise typer.Exit(EXIT_OK)
+    if ctx.invoked_subcommand is None:  # e.g. `ilab-gitops --debug` alone: usage, exit 2
+        typer.echo(f"{ctx.get_usage()}\nTry 'ilab-gitops --help' for help.\n", err=True)
+        typer.echo("Error: Missing command.", err=True)
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()
@@ -161,8 +152,12 @@ EnvironmentNameOption = Annotated[
 ]
 
 
-def _pick_environment(environments: Path, name: str | None, fmt: OutputFormat) -> Environment:
-    """The Environment the bootstrap is for; exits 2 with a clear message when ambiguous."""
+def _pick_environment(
+    environments: Path, name: str | None, fmt: OutputFormat, engine: str
+) -> Environment:
+    """The Environment the bootstrap is for; exits 2 with a clear message when it is
+    ambiguous, unknown, or not applied by `engine` (as `init` refuses it)."""
+    from ilab_gitops.ghtext import line
     from ilab_gitops.load.workspace import load_workspace
 
     ws = load_workspace([], environments)
@@ -170,17 +165,28 @@ def _pick_environment(environments: Path, name: str | None, fmt: OutputFormat) -
     if not ws.ok:
         raise typer.Exit(EXIT_INVALID)
     known = sorted(ws.environments)
+    folder = environments.as_posix().rstrip("/") + "/"
+    listed = f"({', '.join(known)})" if known else "(none)"
+    problem: str | None = None
+    chosen: Environment | None = None
     if name is None and len(known) == 1:
         name = known[0]
-    if name is None or name not in ws.environments:
-        wanted = f'"{name}" not found' if name else "several profiles found"
-        typer.echo(
-            f"ilab-gitops: environment {wanted} in {environments.as_posix()}; "
-            f"pass --environment with one of: {', '.join(known) or 'none'}",
-            err=True,
-        )
+    if name is None:
+        problem = f"{folder} holds {len(known)} profiles {listed}; pass --environment NAME"
+    elif name not in ws.environments:
+        problem = f'no profile "{name}" in {folder}; it holds {len(known)} {listed}'
+    else:
+        chosen = ws.environments[name][1]
+        if engine not in chosen.spec.engines:
+            problem = (
+                f'environment "{name}" is not applied by {engine} '
+                f"(its spec.engines: {', '.join(chosen.spec.engines)}); "
+                "pick another --environment"
+            )
+    if problem is not None or chosen is None:
+        typer.echo(line(f"ilab-gitops bootstrap {engine}: {problem}"), err=True)
         raise typer.Exit(EXIT_INVALID)
-    return ws.environments[name][1]
+    return chosen
 
 
 @bootstrap_app.command("argocd")
@@ -198,7 +204,7 @@ def bootstrap_argocd(
     from ilab_gitops.emit import yaml_emit
     from ilab_gitops.engines.bootstrap import argocd_bootstrap
 
-    env = _pick_environment(environments, environment, fmt)
+    env = _pick_environment(environments, environment, fmt, "argocd")
     objects = argocd_bootstrap(
         repo_url,
         revision=revision,
@@ -223,7 +229,7 @@ def bootstrap_flux(
     from ilab_gitops.emit import yaml_emit
     from ilab_gitops.engines.bootstrap import flux_bootstrap
 
-    env = _pick_environment(environments, environment, fmt)
+    env = _pick_environment(environments, environment, fmt, "flux")
     flux = env.spec.flux
     objects = flux_bootstrap(
         repo_url,
@@ -236,6 +242,12 @@ def bootstrap_flux(
     sys.stdout.write(yaml_emit.dump_all(objects))
 
 
+def _internal(err: BaseException) -> None:
+    if _state["debug"] or "--debug" in sys.argv:
+        traceback.print_exc()
+    sys.stderr.write(f"ilab-gitops: internal error: {type(err).__name__}: {err}\n")
+
+
 def main() -> None:
     """Console entry point: maps every outcome to the exit-code contract."""
     try:
@@ -245,15 +257,23 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("ilab-gitops: aborted\n")
         code = 130
+    except ModuleNotFoundError as err:
+        from ilab_gitops.cli.extras import missing_extra
+
+        message = missing_extra(err)
+        if message is None:
+            _internal(err)
+            code = EXIT_INTERNAL
+        else:
+            sys.stderr.write(f"ilab-gitops: {message}\n")
+            code = EXIT_INVALID
     except Exception as err:
         # Usage errors (the CLI framework's own exceptions) know how to show themselves.
         show = getattr(err, "show", None)
         if callable(show) and isinstance(getattr(err, "exit_code", None), int):
             show()
             sys.exit(EXIT_INVALID)
-        if _state["debug"] or "--debug" in sys.argv:
-            traceback.print_exc()
-        sys.stderr.write(f"ilab-gitops: internal error: {type(err).__name__}: {err}\n")
+        _internal(err)
         code = EXIT_INTERNAL
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 

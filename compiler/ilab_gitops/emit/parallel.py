@@ -13,8 +13,8 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from ilab_gitops.manifests import compile_run
 from ilab_gitops.emit.render import render_run, run_folder
+from ilab_gitops.manifests import compile_run
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 

@@ -43,6 +43,9 @@ class Workspace:
     files: int = 0
     #: Names of environments whose files have errors (reported already).
     invalid_environments: set[str] = field(default_factory=set)
+    #: Runs with errors of their own, and the environment each names: an unknown one is
+    #: reported with those errors (all problems of a file at once), not after they are fixed.
+    invalid_runs: list[tuple[Document, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -133,11 +136,24 @@ def _check_files(paths: Sequence[Path], ws: Workspace) -> list[tuple[Document, P
             name = metadata.get("name") if isinstance(metadata, dict) else None
             if isinstance(name, str):
                 ws.invalid_environments.add(name)
+        if model is None and loaded.data.get("kind") == "PipelineRun":
+            env_name = _environment_named(loaded.data, diagnostics)
+            if env_name is not None:
+                ws.invalid_runs.append((loaded, env_name))
         if isinstance(model, Environment):
             _add_environment(ws, loaded, model)
         elif isinstance(model, PipelineRun):
             runs.append((loaded, model))
     return runs
+
+
+def _environment_named(data: dict[str, object], problems: list[Diagnostic]) -> str | None:
+    """spec.environment of an invalid run, when it is a name without problems of its own."""
+    spec = data.get("spec")
+    name = spec.get("environment") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or any(p.field == "spec.environment" for p in problems):
+        return None
+    return name
 
 
 def _add_environment(ws: Workspace, document: Document, env: Environment) -> None:
@@ -217,5 +233,9 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
         ws.diagnostics.extend(problems)
         if not any(d.severity == "error" for d in problems):
             ws.runs.append(LoadedRun(document, run, env))
+    where = display_path(environments_dir) if environments_dir else "the given paths"
+    for document, env_name in ws.invalid_runs:
+        if env_name not in ws.environments and env_name not in ws.invalid_environments:
+            ws.diagnostics.append(unknown_environment(document, env_name, ws.environments, where))
     ws.diagnostics = sort_diagnostics(ws.diagnostics)
     return ws

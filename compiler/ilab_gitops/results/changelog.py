@@ -10,9 +10,9 @@ import re
 
 from ilab_gitops import ghtext
 from ilab_gitops.results.locations import Links
+from ilab_gitops.results.model import RunResults
 from ilab_gitops.results.release_notes import release_tag
 from ilab_gitops.results.summary import finished_date
-from ilab_gitops.results.model import RunResults
 
 CHANGELOG_PATH = "CHANGELOG.md"
 PREAMBLE = (

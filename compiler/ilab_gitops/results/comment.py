@@ -12,9 +12,9 @@ from ilab_gitops.results import markdown as md
 from ilab_gitops.results import summary
 from ilab_gitops.results.locations import Links
 from ilab_gitops.results.mapping import qna_files_of
+from ilab_gitops.results.model import QnaFileResult, RunResults
 from ilab_gitops.results.ports import PullRequest
 from ilab_gitops.results.truncate import COMMENT_BUDGET, Omitted, Section, fit
-from ilab_gitops.results.model import QnaFileResult, RunResults
 
 _MARKER = "<!-- ilab-gitops:results run={run} -->"
 

@@ -15,9 +15,9 @@ from ilab_gitops.results import markdown as md
 from ilab_gitops.results import summary
 from ilab_gitops.results.locations import Links
 from ilab_gitops.results.mapping import qna_files_of
+from ilab_gitops.results.model import QnaFileResult, RunResults
 from ilab_gitops.results.ports import PullRequest
 from ilab_gitops.results.truncate import RELEASE_BUDGET, Omitted, Section, fit
-from ilab_gitops.results.model import QnaFileResult, RunResults
 
 
 def release_tag(run: str) -> str:

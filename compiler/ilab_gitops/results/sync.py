@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from ilab_gitops.results.changelog import CHANGELOG_PATH, changelog_entry, update_changelog
 from ilab_gitops.results.comment import is_marked, marker, render_comment
 from ilab_gitops.results.locations import Links
+from ilab_gitops.results.model import RunResults
 from ilab_gitops.results.ports import (
     AlreadyExists,
     Comment,
@@ -46,7 +47,6 @@ from ilab_gitops.results.release_notes import (
     release_title,
     render_release_notes,
 )
-from ilab_gitops.results.model import RunResults
 
 RESULTS_DIR = "results"
 Status = Literal["pending", "up-to-date", "reported", "failed", "deferred", "invalid"]

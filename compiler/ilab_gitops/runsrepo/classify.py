@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
+from ilab_gitops.load.sources import Document, PathKey
 from ilab_gitops.manifests import Manifests, compile_run
 from ilab_gitops.runsrepo.envdiff import EnvDiff, environment_diffs
 from ilab_gitops.runsrepo.fielddiff import (
@@ -42,7 +43,6 @@ from ilab_gitops.runsrepo.fielddiff import (
 from ilab_gitops.runsrepo.history import HistoricRun
 from ilab_gitops.runsrepo.snapshot import SnapRun, Snapshot
 from ilab_gitops.runsrepo.stepdiff import StepDiff, step_diffs
-from ilab_gitops.load.sources import Document, PathKey
 
 Change = Literal["new", "unchanged", "rerun", "removed", "invalid"]
 Status = Literal["new", "unchanged", "rerun", "removed", "invalid", "forbidden"]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from ilab_gitops.runsrepo.scaffold import EXAMPLE_RUN, WORKFLOWS
 from ilab_gitops.load.sources import LoadError, parse_yaml
-from ilab_gitops.spec.environment import Environment
 from ilab_gitops.load.workspace import load_workspace
+from ilab_gitops.runsrepo.scaffold import EXAMPLE_RUN, WORKFLOWS
+from ilab_gitops.spec.environment import Environment
 
 _USES = re.compile(r"^\s*-?\s*uses:\s*['\"]?([^'\"\s#]+)", re.M)
 _ILAB_REF = re.compile(r"^\s*ilab-ref:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", re.M)

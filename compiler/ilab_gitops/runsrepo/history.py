@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ilab_gitops.load.sources import LoadError, parse_yaml
-from ilab_gitops.spec.pipeline_run import PipelineRun
 from ilab_gitops.load.validation import check_document
+from ilab_gitops.spec.pipeline_run import PipelineRun
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ the chosen profile; the other reference profiles go to `examples/environments/`.
 Installs are pinned: the callers use the reusable workflows at a commit SHA
 (`DEFAULT_WORKFLOWS_SHA`, set for each release) and the tool from a pinned source.
 
-The reference environments have one source, the repository's `environments/`: a wheel carries
-them as `ilab_gitops/runsrepo/templates/environments/` (hatch `force-include`), a source checkout reads
-them in place.
+The reference environments have one source, the repository's `environments/`: a wheel
+carries them as `ilab_gitops/runsrepo/templates/environments/` (hatch `force-include`), a
+source checkout reads them in place.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from pathlib import Path
 
 from ilab_gitops.emit import yaml_emit
 from ilab_gitops.emit.render import merge_tree
-from ilab_gitops.spec.schema import json_schemas
 from ilab_gitops.load.sources import LoadError, parse_yaml
+from ilab_gitops.load.validation import check_document, check_run_against_environment
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
-from ilab_gitops.load.validation import check_document, check_run_against_environment
+from ilab_gitops.spec.schema import json_schemas
 
 TEMPLATES = resources.files("ilab_gitops.runsrepo") / "templates"
 ENGINES = ("argocd", "flux")

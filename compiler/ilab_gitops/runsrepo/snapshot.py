@@ -17,11 +17,11 @@ from pathlib import Path
 
 from ilab_gitops.diagnostics import Diagnostic
 from ilab_gitops.load.sources import Document, LoadError, parse_yaml
-from ilab_gitops.spec.environment import Environment
-from ilab_gitops.spec.pipeline_run import PipelineRun
 from ilab_gitops.load.treescan import escape
 from ilab_gitops.load.validation import check_document
 from ilab_gitops.load.workspace import Workspace
+from ilab_gitops.spec.environment import Environment
+from ilab_gitops.spec.pipeline_run import PipelineRun
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def connect(context: str | None = None) -> Connection:
         from kubernetes import config as kube_config
     except ImportError as err:  # pragma: no cover - depends on the install
         raise ClusterError(
-            "the kubernetes client is not installed: pip install 'kubernetes<37.0.2'"
+            "the kubernetes client is not installed: pip install 'ilab-gitops[cluster]'"
         ) from err
     config: Any = kube_config  # the config helpers carry no type hints
     try:

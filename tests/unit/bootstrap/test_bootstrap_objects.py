@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from ilab_gitops.emit.render import FLUX_FOLDER
 from ilab_gitops.engines.bootstrap import argocd_bootstrap, flux_bootstrap
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.emit.render import FLUX_FOLDER
 from tests.support.k8s_schemas import builtin_errors, crd_errors, upstream_schemas
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 from tests.unit.bootstrap.health import FIXTURES, load_object

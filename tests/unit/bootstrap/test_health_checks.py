@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.engines.bootstrap import HEALTH_CHECK_KEYS, HEALTH_CHECKS, argocd_bootstrap, health_lua
+from ilab_gitops.engines.bootstrap import (
+    HEALTH_CHECK_KEYS,
+    HEALTH_CHECKS,
+    argocd_bootstrap,
+    health_lua,
+)
 from ilab_gitops.manifests.flux import PYTORCHJOB_HEALTH, TRAINJOB_HEALTH
 from tests.unit.bootstrap.health import (
     FIXTURES,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from ilab_gitops.manifests import steps
 from ilab_gitops.results.locations import (
     Links,
     SettingsError,
@@ -9,7 +10,6 @@ from ilab_gitops.results.locations import (
     results_key,
     s3_settings,
 )
-from ilab_gitops.manifests import steps
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 
 

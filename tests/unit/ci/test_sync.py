@@ -9,6 +9,7 @@ import pytest
 
 from ilab_gitops.results.comment import marker
 from ilab_gitops.results.locations import Links
+from ilab_gitops.results.model import RunResults
 from ilab_gitops.results.ports import (
     AlreadyExists,
     Comment,
@@ -26,7 +27,6 @@ from ilab_gitops.results.sync import (
     canonical,
     sync,
 )
-from ilab_gitops.results.model import RunResults
 from tests.support.results_data import make_results, qna_path
 
 REPO, RUNS = "org/taxonomy", "org/runs"

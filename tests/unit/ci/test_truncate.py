@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections import Counter
+from unittest import mock
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ilab_gitops.results import truncate
 from ilab_gitops.results.truncate import Omitted, Section, fit, hard_cut, size
 
 
@@ -34,15 +38,35 @@ def test_hard_cut_stays_below_the_budget_at_a_line_boundary() -> None:
     assert all(line.startswith(("line", "…")) for line in cut.splitlines() if line)
 
 
-@settings(max_examples=200, derandomize=True, deadline=None)
-@given(
-    head=st.text(max_size=300),
-    rows=st.lists(st.lists(st.text(min_size=0, max_size=80), max_size=20), max_size=10),
-    budget=st.integers(min_value=50, max_value=3000),
-)
-def test_never_over_budget(head: str, rows: list[list[str]], budget: int) -> None:
-    sections = [Section(f"## {i}\n", [r + "\n" for r in rs]) for i, rs in enumerate(rows)]
-    text = fit(head, sections, "tail\n", budget, _note)
-    assert size(text) <= budget
-    if size(head) + size("tail\n") + 20 <= budget:
-        assert text.startswith(head) and text.endswith("tail\n")
+def test_never_over_budget_on_every_path() -> None:
+    """Over generated documents: never over budget, head and tail kept when they fit, and
+    each of fit's three outcomes (all fits, rows dropped, hard cut) is reached."""
+    reached: Counter[str] = Counter()
+
+    @settings(max_examples=300, derandomize=True, database=None, deadline=None)
+    @given(
+        head=st.text(max_size=300),
+        rows=st.lists(st.lists(st.text(min_size=0, max_size=80), max_size=20), max_size=10),
+        tail=st.sampled_from(["tail\n", "a longer tail of the document\n" * 4]),
+        budget=st.integers(min_value=50, max_value=3000),
+    )
+    def never_over_budget(head: str, rows: list[list[str]], tail: str, budget: int) -> None:
+        sections = [Section(f"## {i}\n", [r + "\n" for r in rs]) for i, rs in enumerate(rows)]
+        with mock.patch.object(truncate, "hard_cut", wraps=truncate.hard_cut) as cut:
+            text = fit(head, sections, tail, budget, _note)
+        assert size(text) <= budget
+        whole = head + "".join(s.heading + "".join(s.rows) for s in sections) + tail
+        if cut.called:
+            reached["hard cut"] += 1
+            assert text.endswith("…(truncated)\n")
+        elif text == whole:
+            reached["fits"] += 1
+        else:
+            reached["rows dropped"] += 1
+            assert text.startswith(head) and text.endswith(tail)
+            assert "[-" in text  # the omission note
+        if size(head) + size(tail) + 20 <= budget:
+            assert text.startswith(head) and text.endswith(tail)
+
+    never_over_budget()
+    assert set(reached) == {"fits", "rows dropped", "hard cut"}, reached

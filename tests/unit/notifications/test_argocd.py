@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ilab_gitops.manifests.model import STEP_IDS
 from ilab_gitops.engines.notifications import argocd
+from ilab_gitops.manifests.model import STEP_IDS
 from tests.support.k8s_schemas import builtin_errors, crd_errors
 from tests.unit.notifications import gotemplate
 

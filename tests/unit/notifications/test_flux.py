@@ -10,9 +10,9 @@ import celpy
 import pytest
 
 from ilab_gitops.engines.bootstrap.flux import parent_kustomization
+from ilab_gitops.engines.notifications import flux
 from ilab_gitops.manifests.flux import CONTEXT_ANNOTATION
 from ilab_gitops.manifests.pods import labels
-from ilab_gitops.engines.notifications import flux
 from tests.support.k8s_schemas import crd_errors
 
 REPO = "https://github.com/example-org/ilab-runs"

@@ -80,7 +80,9 @@ def test_environment_change_names_the_profile_field(tmp_path: Path) -> None:
         tmp_path, {"runs/a.yaml": example_run()}, {"runs/a.yaml": example_run()}, head_envs=envs
     )
     run = only(report)
+    assert run.status == "rerun"  # an environment-only change is never "unchanged"
     assert run.first_rerun is not None and run.first_rerun.step_id == "train-phase-1"
+    assert actions(run) == ["untouched"] + ["rerun"] * (len(STEP_IDS) - 1)
     assert [(r.source, r.field) for r in run.reasons] == [
         ("environment kind-dev", "spec.images.train")
     ]

@@ -63,6 +63,19 @@ def test_diff_json_describes_steps_and_reasons(root: Path, run_cli: Cli) -> None
     assert {s["action"] for s in new["steps"]} == {"run"}
 
 
+def test_diff_format_json_is_the_json_report_with_nothing_on_stderr(
+    root: Path, run_cli: Cli
+) -> None:
+    (root / "runs" / "a.yaml").write_text(example_run("granite-z"))  # a forbidden rename
+    by_format = run_cli("diff", "--base", "main", "--format", "json", cwd=root)
+    by_output = run_cli("diff", "--base", "main", "--output", "json", cwd=root)
+    assert (by_format.code, by_format.err) == (2, "")
+    assert by_format.out == by_output.out
+    data = json.loads(by_format.out)
+    assert data["ok"] is False
+    assert [f["code"] for f in data["forbidden"]] == ["run-renamed"]
+
+
 def test_diff_rename_is_forbidden_with_location(root: Path, run_cli: Cli) -> None:
     text = example_run("granite-z")
     (root / "runs" / "a.yaml").write_text(text)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.runsrepo.comment import MARKER
 from ilab_gitops.load.sources import parse_yaml
+from ilab_gitops.runsrepo.comment import MARKER
 from tests.conftest import ROOT
 from tests.support.github_fake import BODY_LIMIT, FakeComment, FakeGitHub, running_fake_github
 from tests.support.github_openapi import SPEC_PATH, github_openapi

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from ilab_gitops.runsrepo.doctor import doctor
-from ilab_gitops.runsrepo.scaffold import DEFAULT_WORKFLOWS_SHA, EXAMPLE_RUN, InitOptions, plan, write
+from ilab_gitops.runsrepo.scaffold import (
+    DEFAULT_WORKFLOWS_SHA,
+    EXAMPLE_RUN,
+    InitOptions,
+    plan,
+    write,
+)
 from tests.unit.repo.conftest import Cli
 
 URL = "https://github.com/example/runs.git"

@@ -14,6 +14,8 @@ import yaml
 
 from ilab_gitops.emit import yaml_emit
 from ilab_gitops.engines.bootstrap import argocd_bootstrap, flux_bootstrap
+from ilab_gitops.load.sources import parse_yaml
+from ilab_gitops.load.workspace import load_workspace
 from ilab_gitops.manifests import STEP_IDS
 from ilab_gitops.runsrepo import classify
 from ilab_gitops.runsrepo.scaffold import (
@@ -31,8 +33,6 @@ from ilab_gitops.runsrepo.scaffold import (
     reference_environments,
     schema_line,
 )
-from ilab_gitops.load.sources import parse_yaml
-from ilab_gitops.load.workspace import load_workspace
 from tests.conftest import ROOT
 from tests.unit.repo.conftest import Cli
 from tests.unit.repo.specs import diff, example_run, only

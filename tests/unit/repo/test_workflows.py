@@ -16,9 +16,9 @@ import pytest
 import typer
 
 from ilab_gitops.cli import typer_app as cli
+from ilab_gitops.load.sources import parse_yaml
 from ilab_gitops.runsrepo.comment import ARTIFACT, MARKER
 from ilab_gitops.runsrepo.scaffold import InitOptions, plan
-from ilab_gitops.load.sources import parse_yaml
 from tests.conftest import ROOT
 
 REUSABLE = ROOT / ".github" / "workflows"

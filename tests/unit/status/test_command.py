@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ilab_gitops.cli import typer_app as cli
 from ilab_gitops.cli import status as command
+from ilab_gitops.cli import typer_app as cli
 from ilab_gitops.status import cluster
 from ilab_gitops.status.classify import RunObjects
 from tests.unit.status.loader import GOLDEN, scenario

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ilab_gitops.manifests.model import K8sObject
-from ilab_gitops.manifests.pods import LABEL_RUN
 from ilab_gitops.engines.notifications.argocd import (
     SUBSCRIBE_ANNOTATIONS,
     argocd_cmd_params_cm,
     argocd_notifications_cm,
 )
+from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.manifests.pods import LABEL_RUN
 
 #: Lua script name -> the kind it judges (`<group>/<version>`, `<Kind>`).
 HEALTH_CHECKS: dict[str, tuple[str, str]] = {

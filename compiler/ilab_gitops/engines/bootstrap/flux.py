@@ -12,8 +12,8 @@ therefore does not wait. The step Kustomizations reference the source by name
 
 from __future__ import annotations
 
-from ilab_gitops.manifests.model import K8sObject
 from ilab_gitops.engines.notifications.flux import flux_notifications
+from ilab_gitops.manifests.model import K8sObject
 
 _LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
 

@@ -1,4 +1,4 @@
--- Shared by every health check (inserted by ilab_gitops.bootstrap.health_lua, since Argo CD
+-- Shared by every health check (inserted by ilab_gitops.engines.bootstrap.health_lua, since Argo CD
 -- runs each argocd-cm script on its own): `truthy[type]` is the condition of that type whose
 -- status is "True"; `message(type, default)` is its message, or the default.
 local truthy = {}
