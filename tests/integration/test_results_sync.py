@@ -104,7 +104,9 @@ class World:
 
 
 def make_world(fake: FakeGitHub, s3: S3Server, tmp: Path, runs: dict[str, list[int]]) -> World:
-    repo = make_runs_repo(tmp, {name: run_spec(name, prs) for name, prs in runs.items()})
+    repo = make_runs_repo(
+        tmp, {name: run_spec(name, prs) for name, prs in runs.items()}, render=True
+    )
     for number in sorted({n for prs in runs.values() for n in prs}):
         fake.add_pull(
             TAXONOMY, number, [qna_path(number), f"docs/pr{number}.md"], merged=True, state="closed"

@@ -105,7 +105,7 @@ class RunsRepoFixture:
         git(self.work, "push", "--quiet", "origin", "HEAD:main")
 
 
-def make_runs_repo(tmp: Path, runs: dict[str, str]) -> RunsRepoFixture:
+def make_runs_repo(tmp: Path, runs: dict[str, str], *, render: bool = False) -> RunsRepoFixture:
     """A bare remote and a clone holding `runs` (name -> spec) and the kind-dev profile."""
     remote, work = tmp / "remote.git", tmp / "work"
     git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
@@ -117,7 +117,7 @@ def make_runs_repo(tmp: Path, runs: dict[str, str]) -> RunsRepoFixture:
     (work / "runs").mkdir()
     for name, text in runs.items():
         (work / "runs" / f"{name}.yaml").write_text(text)
-    if runs:  # main holds what the render job commits: rendered/<environment>/<run>/
+    if render:  # main holds what the render job commits: rendered/<environment>/<run>/
         subprocess.run(
             [sys.executable, "-m", "ilab_gitops.cli", "render", "runs"],
             cwd=work,

@@ -262,7 +262,12 @@ def test_make_images_with_docker_and_a_subset(tmp_path: Path) -> None:
 
 def test_the_make_target_runs_the_script() -> None:
     out = subprocess.run(
-        ["make", "-n", "images"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+        ["make", "--no-print-directory", "-n", "images"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert out.stdout.strip() == "runtime_images/build.sh"
 
