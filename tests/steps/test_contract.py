@@ -67,11 +67,18 @@ def test_every_environment_image_has_a_runtime_image_folder() -> None:
             assert (image_dir / "requirements.txt").is_file(), folder
 
 
+def _base_images(text: str) -> list[str]:
+    """The FROM images, `${ARG}` replaced by the ARG's default (as a plain build uses it)."""
+    args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.MULTILINE))
+    found = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
+    return [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), f) for f in found]
+
+
 def test_containerfiles_pin_base_by_digest_and_run_as_numeric_user() -> None:
     for containerfile in sorted((ROOT / "runtime_images").glob("*/Containerfile")):
         text = containerfile.read_text()
-        froms = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
-        assert froms and all("@sha256:" in f for f in froms), containerfile
+        froms = _base_images(text)
+        assert froms and all("@sha256:" in f for f in froms), (containerfile, froms)
         users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
         assert users and re.fullmatch(r"\d+(:\d+)?", users[-1]), containerfile
         requirements = (containerfile.parent / "requirements.txt").read_text().splitlines()
