@@ -140,6 +140,9 @@ _doctor.register(app)
 from ilab_gitops.commands import repo as _repo  # noqa: E402
 
 _repo.register(app)
+from ilab_gitops.commands import report as _report_command  # noqa: E402
+
+_report_command.register(app)
 from ilab_gitops.commands import results as _results  # noqa: E402
 
 _results.register(app)
