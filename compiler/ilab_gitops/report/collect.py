@@ -81,3 +81,21 @@ def collect(steps_dir: Path, run: str, dest: Path, candidate: Path | None = None
         if _copy_capped(source, dest / rel, MAX_METRICS_BYTES):
             written.append(rel)
     return written
+
+
+def report_from_workspace(
+    steps_dir: Path, run: str, results_json: bytes, dest: Path, candidate: Path | None = None
+) -> list[str]:
+    """Gather the run's inputs under `dest/inputs`, then write `dest/report.html` and the
+    plots beside it (what the publish step uploads); returns the report files written,
+    relative to `dest`."""
+    from ilab_gitops.report.build import REPORT_FILE, build, write
+    from ilab_gitops.report.inputs import RESULTS_FILE
+
+    inputs = dest / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    (inputs / RESULTS_FILE).write_bytes(results_json)
+    collect(steps_dir, run, inputs, candidate)
+    made = build(inputs, run)
+    written = write(made, dest / REPORT_FILE, dest)
+    return sorted(path.relative_to(dest).as_posix() for path in written)

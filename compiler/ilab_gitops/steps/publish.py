@@ -32,6 +32,7 @@ from ilab_gitops.steps.uploads import Uploader
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
+REPORT_DIR = "report"
 
 
 class _Params(BaseModel):
@@ -187,6 +188,37 @@ def put_results(client: S3Client, bucket: str, key: str, results: RunResults) ->
     return results
 
 
+def upload_report(
+    client: S3Client,
+    bucket: str,
+    *,
+    upload: UploadOutput,
+    results: RunResults,
+    params: PublishParams,
+    stage: Path,
+) -> list[str]:
+    """The run's HTML report and plots, made from the workspace, into `<prefix>/report/`
+    (write-once: a re-run makes the same bytes, so it finds them already there)."""
+    from ilab_gitops.report.collect import report_from_workspace
+
+    results_json = (results.model_dump_json(indent=2) + "\n").encode()
+    files = report_from_workspace(
+        Path(params.uploadPath).parent,
+        params.run,
+        results_json,
+        stage / REPORT_DIR,
+        Path(upload.candidatePath),
+    )
+    uploader = Uploader(client, bucket)
+    keys = []
+    for rel in files:
+        path = stage / REPORT_DIR / rel
+        key = f"{upload.prefix}/{REPORT_DIR}/{rel}"
+        uploader.put_file(path, key, file_sha256(path))
+        keys.append(f"s3://{bucket}/{key}")
+    return keys
+
+
 def publish(params: PublishParams) -> None:
     upload, manifest = read_upload(Path(params.uploadPath))
     candidate = Path(upload.candidatePath)
@@ -208,6 +240,9 @@ def publish(params: PublishParams) -> None:
     with staged_output(params.output) as stage:
         (stage / RESULTS_FILE).write_text(results.model_dump_json(indent=2) + "\n", "utf-8")
         (stage / "README.md").write_text(card, "utf-8")
+        report_keys = upload_report(
+            client, settings.bucket, upload=upload, results=results, params=params, stage=stage
+        )
         write_marker(
             stage,
             done_marker(
@@ -216,6 +251,7 @@ def publish(params: PublishParams) -> None:
                 details={
                     "s3Results": f"s3://{settings.bucket}/{upload.prefix}/{RESULTS_FILE}",
                     "huggingFace": hf_url,
+                    "report": report_keys,
                 },
             ),
         )
