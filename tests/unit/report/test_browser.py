@@ -26,7 +26,7 @@ from PIL import Image, ImageChops, ImageStat
 from ilab_gitops.report.build import build, write
 from tests.support.report_data import RUN, write_failed_in_phase_2, write_finished
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "docs"
 SIZES = {"desktop": (1280, 1800), "phone": (390, 1600)}
 #: Mean absolute difference per channel (0-255) a screenshot may have from its reference:
