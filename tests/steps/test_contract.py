@@ -106,6 +106,8 @@ IMAGE_MODULES = {
     "publish": [
         "ilab_gitops.steps.upload",
         "ilab_gitops.steps.publish",
+        "ilab_gitops.report.collect",
+        "matplotlib.backends.backend_agg",
         "huggingface_hub",
         "boto3",
     ],

@@ -12,6 +12,7 @@ import pytest
 from ilab_gitops.results.model import CheckpointScore
 from ilab_gitops.steps import mt_bench
 from ilab_gitops.steps.outputs import MtBenchOutput
+from ilab_gitops.steps.progress import Progress, progress_path
 from ilab_gitops.steps.runtime import StepError
 from tests.steps.builders import base_params, write_params
 from tests.steps.openai_fake import FakeOpenAI, recording_server, use_as_judge
@@ -82,6 +83,11 @@ def test_scores_every_checkpoint_and_picks_the_best(tmp_path: Path, judge: FakeO
         "mt_bench_samples_200.json",
         "mt_bench_samples_300.json",
     ]
+    # Progress beside the output folder: all checkpoints done, the chosen one as the best.
+    progress = Progress.model_validate_json(progress_path(params.output).read_bytes())
+    assert (progress.checkpointsDone, progress.checkpointsTotal) == (3, 3)
+    assert (progress.bestCheckpoint, progress.bestScore) == ("samples_300", 8.0)
+    assert progress.describe() == "checkpoint 3/3, 100 %"
 
 
 def test_ties_go_to_the_higher_sample_count() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,10 +109,7 @@ def test_publish_to_hub_and_results_next_to_the_model(
     assert (out / "results.json").is_file() and (out / "README.md").read_text() == card
 
     # A re-run after the marker was lost keeps the results.json that is there.
-    (out / ".done.json").unlink()
-    (out / "results.json").unlink()
-    (out / "README.md").unlink()
-    out.rmdir()
+    shutil.rmtree(out)
     assert publish.main(["--params", str(params)]) == 0
     again = s3.client.get_object(Bucket=s3.bucket, Key=f"{PREFIX}/results.json")["Body"].read()
     assert again == body

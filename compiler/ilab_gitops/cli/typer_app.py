@@ -131,6 +131,9 @@ _doctor.register(app)
 from ilab_gitops.cli import repo as _repo  # noqa: E402
 
 _repo.register(app)
+from ilab_gitops.cli import report as _report_command  # noqa: E402
+
+_report_command.register(app)
 from ilab_gitops.cli import results as _results  # noqa: E402
 
 _results.register(app)

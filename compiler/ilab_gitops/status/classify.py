@@ -21,6 +21,8 @@ from ilab_gitops.status.model import RunStatus, StepState, StepStatus
 if TYPE_CHECKING:
     from kubernetes.client import V1Job, V1Pod
 
+    from ilab_gitops.steps.progress import Progress
+
 Obj = Mapping[str, Any]
 TRAINING_KINDS = frozenset({"PyTorchJob", "TrainJob"})
 
@@ -177,11 +179,24 @@ def classify_custom(obj: Obj, objects: RunObjects) -> StepStatus:
 # ------------------------------------------------------------------------ pods overlay
 
 
+def _progress(owned: Sequence[V1Pod], logs: Mapping[str, str]) -> Progress | None:
+    """The newest progress line in the pods' log tails (the master's word wins)."""
+    from ilab_gitops.steps.progress import last_progress
+
+    found: Progress | None = None
+    for pod in sorted(owned, key=lambda p: "master" in ((p.metadata and p.metadata.name) or "")):
+        text = logs.get((pod.metadata and pod.metadata.name) or "")
+        found = (last_progress(text) if text else None) or found
+    return found
+
+
 def _with_pods(row: StepStatus, owned: Sequence[V1Pod], logs: Mapping[str, str]) -> StepStatus:
     ready, total = pods.readiness(owned)
     row = replace(row, pods_ready=ready, pods_total=total)
     if row.kind in TRAINING_KINDS:
         row = replace(row, checkpoint=pods.latest_checkpoint(owned, logs))
+    if row.state in (StepState.RUNNING, StepState.RESTARTING):
+        row = replace(row, progress=_progress(owned, logs))
     if row.state in (StepState.SUCCEEDED, StepState.FAILED, StepState.QUEUED):
         return row
     found = pods.problem(owned)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ilab_gitops.steps.progress import Progress
 
 
 class StepState(StrEnum):
@@ -37,6 +41,7 @@ class StepStatus:
     message: str = ""
     checkpoint: str | None = None
     warning: bool = False  # something needs a person: crash loop, image pull error, ...
+    progress: Progress | None = None  # the step's last progress log line, while it runs
 
     def duration(self, now: datetime) -> timedelta | None:
         """Run time so far (or in total, once finished); None before the step started."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ilab_gitops.status.model import RunStatus, StepState, StepStatus
+
+if TYPE_CHECKING:
+    from ilab_gitops.steps.progress import Progress
 
 MESSAGE_WIDTH = 72
 _HEADERS = ("STEP", "STATE", "STARTED", "DURATION", "PODS", "CHECKPOINT", "MESSAGE")
@@ -47,10 +50,29 @@ def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
 
+BAR_WIDTH = 20
+
+
+def progress_text(progress: Progress) -> str:
+    """`[########------------] epoch 3/7, 41 % ETA 2h03m`."""
+    bar = ""
+    if progress.percent is not None:
+        filled = round(BAR_WIDTH * min(max(progress.percent, 0.0), 100.0) / 100)
+        bar = "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "] "
+    eta = (
+        f" ETA {format_duration(timedelta(seconds=progress.etaSeconds))}"
+        if progress.etaSeconds is not None
+        else ""
+    )
+    return f"{bar}{progress.describe()}{eta}"
+
+
 def _cells(step: StepStatus, now: datetime, width: int) -> tuple[str, ...]:
     checkpoint = step.checkpoint.rstrip("/").rsplit("/", 1)[-1] if step.checkpoint else "-"
     pods = f"{step.pods_ready}/{step.pods_total}" if step.kind else "-"
     message = ("! " if step.warning else "") + step.message
+    if step.progress is not None:
+        message = f"{progress_text(step.progress)}  {message}".rstrip()
     return (
         step.step,
         step.state.value,
@@ -76,7 +98,9 @@ def render_table(status: RunStatus, *, width: int = MESSAGE_WIDTH) -> str:
 
 def _step_json(step: StepStatus, now: datetime) -> dict[str, Any]:
     duration = step.duration(now)
+    extra = {"progress": step.progress.model_dump(exclude_none=True)} if step.progress else {}
     return {
+        **extra,
         "step": step.step,
         "state": step.state.value,
         "kind": step.kind,

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -92,6 +93,22 @@ def score_checkpoint(
     return score, detail
 
 
+def _progress(
+    params: MtBenchParams, scores: list[CheckpointScore], total: int, started: float
+) -> None:
+    from ilab_gitops.steps.progress import evaluation_progress
+
+    best = pick_best(scores) if scores else None
+    evaluation_progress(
+        params.output,
+        params.step,
+        done=len(scores),
+        total=total,
+        elapsed=time.monotonic() - started,
+        best=(best.checkpoint, best.score) if best else None,
+    )
+
+
 def evaluate(params: MtBenchParams, *, serve: Serve = serve_vllm) -> None:
     judge = judge_from_env()
     checkpoints = hf_checkpoints(Path(params.checkpointsPath))
@@ -99,14 +116,17 @@ def evaluate(params: MtBenchParams, *, serve: Serve = serve_vllm) -> None:
         raise StepError(f"no samples_N checkpoints under {params.checkpointsPath}")
     with staged_output(params.output) as stage:
         work = stage / "work"
-        scores = []
+        scores: list[CheckpointScore] = []
+        started = time.monotonic()
         for checkpoint in checkpoints:
+            _progress(params, scores, len(checkpoints), started)
             score, detail = score_checkpoint(checkpoint, params, judge, work, serve)
             scores.append(score)
             (stage / f"mt_bench_{checkpoint.name}.json").write_text(
                 json.dumps(detail, indent=2, default=str) + "\n", "utf-8"
             )
         shutil.rmtree(work, ignore_errors=True)
+        _progress(params, scores, len(checkpoints), started)
         best = pick_best(scores)
         output = MtBenchOutput(
             result=MtBenchResult(

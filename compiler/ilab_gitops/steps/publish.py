@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 #: Files the Hub itself puts into a new repo; not part of what a run publishes.
 HUB_HOUSEKEEPING = frozenset({".gitattributes"})
+REPORT_DIR = "report"
 
 
 class _Params(BaseModel):
@@ -310,6 +311,37 @@ def card_time_on_hub(
     return earlier if model_card.render(earlier, changelog) == text else results
 
 
+def upload_report(
+    client: S3Client,
+    bucket: str,
+    *,
+    upload: UploadOutput,
+    results: RunResults,
+    params: PublishParams,
+    stage: Path,
+) -> list[str]:
+    """The run's HTML report and plots, made from the workspace, into `<prefix>/report/`
+    (write-once: a re-run makes the same bytes, so it finds them already there)."""
+    from ilab_gitops.report.collect import report_from_workspace
+
+    results_json = (results.model_dump_json(indent=2) + "\n").encode()
+    files = report_from_workspace(
+        Path(params.uploadPath).parent,
+        params.run,
+        results_json,
+        stage / REPORT_DIR,
+        Path(upload.candidatePath),
+    )
+    uploader = Uploader(client, bucket)
+    keys = []
+    for rel in files:
+        path = stage / REPORT_DIR / rel
+        key = f"{upload.prefix}/{REPORT_DIR}/{rel}"
+        uploader.put_file(path, key, file_sha256(path))
+        keys.append(f"s3://{bucket}/{key}")
+    return keys
+
+
 def publish(params: PublishParams) -> None:
     upload, manifest = read_upload(Path(params.uploadPath))
     candidate = Path(upload.candidatePath)
@@ -338,6 +370,9 @@ def publish(params: PublishParams) -> None:
     with staged_output(params.output) as stage:
         (stage / RESULTS_FILE).write_text(results.model_dump_json(indent=2) + "\n", "utf-8")
         (stage / "README.md").write_text(card, "utf-8")
+        report_keys = upload_report(
+            client, settings.bucket, upload=upload, results=results, params=params, stage=stage
+        )
         write_marker(
             stage,
             done_marker(
@@ -346,6 +381,7 @@ def publish(params: PublishParams) -> None:
                 details={
                     "s3Results": f"s3://{settings.bucket}/{results_key}",
                     "huggingFace": hf_url,
+                    "report": report_keys,
                 },
             ),
         )

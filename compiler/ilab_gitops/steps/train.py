@@ -12,6 +12,7 @@ on its own. Only the master pod (node rank 0) writes the done marker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -208,13 +209,22 @@ def train(params: TrainParams) -> None:
 
     from instructlab.training import run_training
 
-    if topo.node_rank == 0 and params.fullState == "last":
-        with FullStatePruner(params.checkpoints) as pruner:
+    from ilab_gitops.steps.progress import METRICS_FILE, MetricsTail
+
+    # Rank 0 writes the metrics; its pod publishes the progress (file + log line).
+    tail: contextlib.AbstractContextManager[object] = (
+        MetricsTail(params.checkpoints / METRICS_FILE, params.output, params.step, params.epochs)
+        if topo.node_rank == 0
+        else contextlib.nullcontext()
+    )
+    with tail:
+        if topo.node_rank == 0 and params.fullState == "last":
+            with FullStatePruner(params.checkpoints) as pruner:
+                run_training(torch_args=torch_args, train_args=train_args)
+            pruned = len(pruner.removed)
+        else:
             run_training(torch_args=torch_args, train_args=train_args)
-        pruned = len(pruner.removed)
-    else:
-        run_training(torch_args=torch_args, train_args=train_args)
-        pruned = 0
+            pruned = 0
     if topo.node_rank != 0:
         return
     hf_format = params.checkpoints / "hf_format"
