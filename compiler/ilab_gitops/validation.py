@@ -570,4 +570,9 @@ def check_run_against_environment(
             f'nnodes is {training.nnodes} but environment "{name}" has ReadWriteOnce storage, '
             "which pods on several nodes cannot share",
         )
+    if run.spec.sdgData.generate is not None and env.images.sdg is None:
+        add(
+            ("spec", "sdgData", "generate"),
+            f'environment "{name}" has no images.sdg to run in-cluster SDG with',
+        )
     return out
