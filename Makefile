@@ -17,7 +17,7 @@ MINUTES ?= 10
 RUNS ?= 1000
 
 .PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
-.PHONY: pytest-yaml-oldest lint-workflows lock mutate
+.PHONY: pytest-yaml-oldest lint-workflows lock mutate pytest-sdg
 .PHONY: gpu-check gpu-check-prepare gpu-check-rehearse
 
 $(BIN)/activate:
@@ -77,6 +77,18 @@ pytest-yaml-oldest: $(VENV)/.dev $(YAML_OLDEST)/.done
 
 pytest-steps: $(STEPS_VENV)/.steps
 	ILAB_REQUIRE_STEPS=1 OMP_NUM_THREADS=1 $(SBIN)/pytest -q -p no:cacheprovider tests/steps
+
+# The sdg step's library (instructlab-sdg: docling, torch; ~7 GB) in a venv of its own
+# (docs/sdg.md); not part of `make test` yet: its install takes ~25 minutes.
+SDG_VENV ?= .venv-sdg
+$(SDG_VENV)/.sdg: pyproject.toml
+	$(PYTHON) -m venv $(SDG_VENV)
+	$(SDG_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SDG_VENV)/bin/python -m pip install -q -e '.[sdg]' 'pytest>=8'
+	@touch $@
+
+pytest-sdg: $(SDG_VENV)/.sdg
+	$(SDG_VENV)/bin/pytest -q -p no:cacheprovider tests/sdg_library
 
 # The step modules type-checked where their heavy dependencies (and their types) are installed.
 typecheck-steps: $(STEPS_VENV)/.steps

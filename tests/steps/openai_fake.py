@@ -88,6 +88,9 @@ class FakeOpenAI:
         #: What GET /v1/models lists (behind the API key, as the OpenAI API has it).
         self.models = ["fake"]
         self.scorer = scorer
+        #: Answer /v1/completions with `reply` text, one choice per prompt and `n` (as vLLM
+        #: does for instructlab-sdg's LLMBlocks), instead of the scored path above.
+        self.text_completions = False
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         fake = self
@@ -151,6 +154,8 @@ class FakeOpenAI:
                             },
                         },
                     )
+                elif self.path == "/v1/completions" and fake.text_completions:
+                    fake._send_text_completion(self, body)
                 elif self.path == "/v1/completions" and fake.scorer is not None:
                     try:
                         result = fake.complete(body)
@@ -183,6 +188,30 @@ class FakeOpenAI:
 
     def completion_requests(self) -> list[dict[str, Any]]:
         return [r["body"] for r in self.requests if r["path"] == "/v1/completions"]
+
+    def _send_text_completion(self, handler: Any, body: dict[str, Any]) -> None:
+        prompt = body.get("prompt", "")
+        prompts = [prompt] if isinstance(prompt, str) else [str(p) for p in prompt]
+        n = int(body.get("n") or 1)
+        texts = [
+            self.reply(str(body["model"]), [{"role": "user", "content": p}])
+            for p in prompts
+            for _ in range(n)
+        ]
+        handler._send(
+            200,
+            {
+                "id": "cmpl-t",
+                "object": "text_completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {"index": i, "text": t, "logprobs": None, "finish_reason": "stop"}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         assert self.scorer is not None

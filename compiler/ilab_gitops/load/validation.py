@@ -587,6 +587,11 @@ def check_run_against_environment(
             "which pods on several nodes cannot share",
         )
     out.extend(_disk_estimate(document, run, environment))
+    if run.spec.sdgData.generate is not None and env.images.sdg is None:
+        add(
+            ("spec", "sdgData", "generate"),
+            f'environment "{name}" has no images.sdg to run in-cluster SDG with',
+        )
     return out
 
 

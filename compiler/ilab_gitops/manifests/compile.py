@@ -13,8 +13,8 @@ from ilab_gitops.manifests.hashing import (
     pretty_json,
     spec_sha256,
 )
-from ilab_gitops.manifests.model import STEP_IDS, CompiledStep, K8sObject, Manifests, step_wave
-from ilab_gitops.manifests.steps import PLANS, step_dir
+from ilab_gitops.manifests.model import CompiledStep, K8sObject, Manifests, step_wave
+from ilab_gitops.manifests.steps import run_plans, step_dir
 from ilab_gitops.manifests.workloads import StepPlan, params_configmap, workload
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
@@ -71,14 +71,16 @@ def _name_objects(objects: list[K8sObject], name: str, digest: str) -> None:
                 volume["configMap"]["name"] = name
 
 
-def workspace_pvc(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
+def workspace_pvc(
+    run: PipelineRun, env: Environment, wave: int, step_id: str = "prepare"
+) -> K8sObject:
     """The run's shared volume: applied with its first consumer, never pruned or deleted."""
     storage = env.spec.storage
     meta = pods.object_meta(
         pods.workspace_claim(run.metadata.name),
         env.spec.namespace,
         run.metadata.name,
-        "prepare",
+        step_id,
         {
             pods.ANNOTATION_WAVE: str(wave),
             "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
@@ -98,7 +100,9 @@ def workspace_pvc(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
     }
 
 
-def isolation_policy(run: PipelineRun, env: Environment, wave: int) -> K8sObject:
+def isolation_policy(
+    run: PipelineRun, env: Environment, wave: int, step_id: str = "prepare"
+) -> K8sObject:
     """Only the run's own pods may connect to its pods: the PyTorch rendezvous store and the
     evaluation servers have no authentication of their own. Outbound traffic stays open
     (S3, Hugging Face, the judge)."""
@@ -111,7 +115,7 @@ def isolation_policy(run: PipelineRun, env: Environment, wave: int) -> K8sObject
             f"{name}-isolation",
             env.spec.namespace,
             name,
-            "prepare",
+            step_id,
             {pods.ANNOTATION_WAVE: str(wave)},
         ),
         "spec": {
@@ -129,8 +133,8 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
     previous = chain_seed(name, run.spec.attempt)
     names: dict[str, str] = {}
     steps: list[CompiledStep] = []
-    builders: tuple[Callable[..., StepPlan], ...] = PLANS
-    for index, (step_id, builder) in enumerate(zip(STEP_IDS, builders, strict=True)):
+    plans: tuple[tuple[str, Callable[..., StepPlan]], ...] = run_plans(run)
+    for index, (step_id, builder) in enumerate(plans):
         plan = builder(run, env, names)
         annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
         if step_id == "publish":
@@ -142,8 +146,8 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
         _name_objects(objects, object_name, digest)
         if index == 0:
             objects[:0] = [
-                workspace_pvc(run, env, step_wave(index)),
-                isolation_policy(run, env, step_wave(index)),
+                workspace_pvc(run, env, step_wave(index), step_id),
+                isolation_policy(run, env, step_wave(index), step_id),
             ]
         names[step_id] = object_name
         steps.append(CompiledStep(step_id, index, object_name, digest, tuple(objects)))

@@ -17,6 +17,9 @@ STEP_IDS: tuple[str, ...] = (
     "upload",
     "publish",
 )
+#: The optional first step of runs with `sdgData.generate`; it shifts every later step by one.
+SDG_STEP = "sdg"
+ALL_STEP_IDS: tuple[str, ...] = (SDG_STEP, *STEP_IDS)
 WAVE_SPACING = 10
 HASH_CHARS = 8
 

@@ -7,10 +7,11 @@ addressed, a re-run writes a fresh folder and never clobbers what an earlier att
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ilab_gitops.manifests import pods
 from ilab_gitops.manifests.hashing import spec_sha256
-from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.manifests.model import SDG_STEP, STEP_IDS, K8sObject
 from ilab_gitops.manifests.workloads import StepPlan
 from ilab_gitops.spec.base import ConfigMapKeyRef
 from ilab_gitops.spec.environment import Environment, StepResources
@@ -71,36 +72,102 @@ def _s3_required(prefix: str, *extra: str) -> tuple[str, ...]:
     return tuple(f"ILAB_{prefix}_{k}" for k in ("BUCKET", "ACCESS_KEY", "SECRET_KEY", *extra))
 
 
-def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
-    """prepare, whose first act is the preflight: the later steps' Secret keys are mounted
-    here as optional env vars so a missing one is named instead of blocking the pod."""
+def output_prefix(run: PipelineRun, env: Environment) -> str:
+    """The run's key prefix in the output bucket, derived from where the run lives, so a run
+    re-applied elsewhere finds its artifacts."""
+    out = run.spec.output.prefix.rstrip("/")
+    return f"{out}/{env.spec.cluster}/{env.spec.namespace}/{run.metadata.name}"
+
+
+def sdg_object_key(prefix: str, sdg_step_name: str) -> str:
+    """Where the sdg step uploads its tarball (steps/sdg.py computes the same key)."""
+    return f"{prefix}/sdg/{sdg_step_name}.tar"
+
+
+def sdg(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    """In-cluster SDG (only with `sdgData.generate`): teacher + taxonomy -> SDG tarball."""
     spec = run.spec
-    base = spec.baseModel
+    gen = spec.sdgData.generate
+    if gen is None or env.spec.images.sdg is None:  # validation refuses both
+        raise ValueError("the sdg step needs sdgData.generate and images.sdg")
     s3_volumes, s3_ca = _object_store_ca(env)
-    sdg_secret = spec.sdgData.secretRef.name
-    envs = pods.s3_env("SDG", sdg_secret, with_data_key=True, all_optional=True)
-    required = _s3_required("SDG", "DATA_KEY")
-    s3_checks = [_s3_check("sdgData.secretRef", "SDG", sdg_secret, "ILAB_SDG_DATA_KEY")]
+    secret = gen.teacherSecretRef.name
+    envs = [
+        pods.secret_env("ILAB_TEACHER_API_TOKEN", secret, "api_token"),
+        pods.secret_env("ILAB_TEACHER_ENDPOINT", secret, "endpoint"),
+        pods.secret_env("ILAB_TEACHER_MODEL_NAME", secret, "model_name"),
+        *pods.s3_env("OUTPUT", spec.output.secretRef.name),
+    ]
+    base = _base_model(run)
+    envs += base.envs + _taxonomy_token(run)
+    params: K8sObject = {
+        **_base_params(run, "sdg"),
+        "taxonomy": {
+            "repoUrl": spec.taxonomy.repoUrl,
+            "commit": spec.taxonomy.commit,
+            "baseBranch": gen.taxonomyBaseBranch,
+        },
+        # The base model's tokenizer sizes knowledge document chunks, as in ilab-on-ocp.
+        "baseModel": base.model,
+        "pipeline": gen.pipeline,
+        "numInstructions": gen.numInstructions,
+        "batchSize": gen.batchSize,
+        "numWorkers": gen.numWorkers,
+        "destinationPrefix": output_prefix(run, env),
+        "caBundle": s3_ca,
+        "teacherCaBundle": None,
+        "attempt": [spec.attempt, spec.sdgData.attempt],
+    }
+    volumes = s3_volumes + base.volumes
+    teacher_ca = _ca("teacher-ca", gen.caBundle)
+    if teacher_ca:
+        params["teacherCaBundle"] = f"{pods.CA_DIR}/teacher-ca/ca.crt"
+        volumes += teacher_ca
+    return StepPlan(
+        step_id="sdg",
+        module="sdg",
+        image=env.spec.images.sdg,
+        params=params,
+        env=envs,
+        resources=env.spec.resources.sdg,
+        extra_volumes=volumes,
+    )
+
+
+@dataclass
+class _BaseModel:
+    """The base model's params, env and volumes, and what the preflight checks for it."""
+
+    model: K8sObject
+    envs: list[K8sObject] = field(default_factory=list)
+    volumes: list[K8sObject] = field(default_factory=list)
+    required: tuple[str, ...] = ()
+    s3_checks: list[K8sObject] = field(default_factory=list)
     hf_check: K8sObject | None = None
-    volumes = list(s3_volumes)
-    model: K8sObject = {"source": base.kind}
+
+
+def _base_model(run: PipelineRun) -> _BaseModel:
+    """prepare fetches the base model; sdg reads its tokenizer. Secret keys are optional so
+    prepare's preflight names a missing one instead of the pod not starting."""
+    base = run.spec.baseModel
+    out = _BaseModel({"source": base.kind})
     if base.s3 is not None:
-        model["prefix"] = base.s3.prefix
-        envs += pods.s3_env("MODEL", base.s3.secretRef.name, all_optional=True)
-        required += _s3_required("MODEL")
-        s3_checks.append(_s3_check("baseModel.s3.secretRef", "MODEL", base.s3.secretRef.name))
+        out.model["prefix"] = base.s3.prefix
+        out.envs += pods.s3_env("MODEL", base.s3.secretRef.name, all_optional=True)
+        out.required += _s3_required("MODEL")
+        out.s3_checks.append(_s3_check("baseModel.s3.secretRef", "MODEL", base.s3.secretRef.name))
     elif base.huggingFace is not None:
-        model["repo"] = base.huggingFace.repo
-        model["revision"] = base.huggingFace.revision
-        hf_check = {"repo": base.huggingFace.repo, "revision": base.huggingFace.revision}
+        out.model["repo"] = base.huggingFace.repo
+        out.model["revision"] = base.huggingFace.revision
+        out.hf_check = {"repo": base.huggingFace.repo, "revision": base.huggingFace.revision}
         if base.huggingFace.tokenSecretRef is not None:
             ref = base.huggingFace.tokenSecretRef
-            envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key, optional=True))
-            required += ("HF_TOKEN",)
-            hf_check["tokenEnv"] = "HF_TOKEN"
+            out.envs.append(pods.secret_env("HF_TOKEN", ref.name, ref.key, optional=True))
+            out.required += ("HF_TOKEN",)
+            out.hf_check["tokenEnv"] = "HF_TOKEN"
     elif base.pvc is not None:
-        model["path"] = f"{pods.BASE_MODEL_DIR}/{base.pvc.path}"
-        volumes.append(
+        out.model["path"] = f"{pods.BASE_MODEL_DIR}/{base.pvc.path}"
+        out.volumes.append(
             {
                 "volume": {
                     "name": "base-model",
@@ -109,10 +176,37 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
                 "mount": {"name": "base-model", "mountPath": pods.BASE_MODEL_DIR, "readOnly": True},
             }
         )
-    if spec.taxonomy.credentialsSecretRef is not None:
-        envs.append(
-            pods.secret_env("ILAB_TAXONOMY_TOKEN", spec.taxonomy.credentialsSecretRef.name, "token")
-        )
+    return out
+
+
+def _taxonomy_token(run: PipelineRun) -> list[K8sObject]:
+    ref = run.spec.taxonomy.credentialsSecretRef
+    return [] if ref is None else [pods.secret_env("ILAB_TAXONOMY_TOKEN", ref.name, "token")]
+
+
+def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
+    """prepare, whose first act is the preflight: the later steps' Secret keys are mounted
+    here as optional env vars so a missing one is named instead of blocking the pod."""
+    spec = run.spec
+    s3_volumes, s3_ca = _object_store_ca(env)
+    if spec.sdgData.secretRef is not None:
+        sdg_secret = spec.sdgData.secretRef.name
+        envs = pods.s3_env("SDG", sdg_secret, with_data_key=True, all_optional=True)
+        required = _s3_required("SDG", "DATA_KEY")
+        field_name = "sdgData.secretRef"
+    else:  # generated by the sdg step into the run's output prefix
+        sdg_secret = spec.output.secretRef.name
+        envs = pods.s3_env("SDG", sdg_secret, all_optional=True)
+        key = sdg_object_key(output_prefix(run, env), upstream[SDG_STEP])
+        envs.insert(3, {"name": "ILAB_SDG_DATA_KEY", "value": key})
+        required = _s3_required("SDG")
+        field_name = "output.secretRef"
+    s3_checks = [_s3_check(field_name, "SDG", sdg_secret, "ILAB_SDG_DATA_KEY")]
+    base = _base_model(run)
+    envs += base.envs + _taxonomy_token(run)
+    required += base.required
+    s3_checks += base.s3_checks
+    volumes = list(s3_volumes) + base.volumes
     # Later steps' needs: the output bucket (upload, publish) and the judge (evaluation).
     out_secret = spec.output.secretRef.name
     envs += pods.s3_env("OUTPUT", out_secret, all_optional=True)
@@ -125,7 +219,7 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
     params = {
         **_base_params(run, "prepare"),
         "sdgData": {"sha256": spec.sdgData.sha256, "caBundle": s3_ca},
-        "baseModel": model,
+        "baseModel": base.model,
         "taxonomy": {"repoUrl": spec.taxonomy.repoUrl, "commit": spec.taxonomy.commit},
         "maxSeqLen": spec.training.maxSeqLen,
         "preflight": {
@@ -136,7 +230,7 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
                 "secretRef": {"name": spec.evaluation.judgeSecretRef.name},
                 "caBundle": f"{pods.CA_DIR}/judge-ca/ca.crt" if judge_ca else None,
             },
-            "huggingFace": hf_check,
+            "huggingFace": base.hf_check,
             "taxonomyBaseBranch": spec.evaluation.final.taxonomyBaseBranch,
         },
         "attempt": [spec.attempt, spec.sdgData.attempt],
@@ -298,9 +392,7 @@ def upload(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> S
         **_base_params(run, "upload"),
         "mtBenchPath": step_dir(upstream["eval-mt-bench"]),
         "finalEvalPath": step_dir(upstream["eval-final"]),
-        # Derived from where the run lives, so a run re-applied elsewhere finds its artifacts.
-        "destinationPrefix": f"{out.prefix.rstrip('/')}/{env.spec.cluster}/"
-        f"{env.spec.namespace}/{run.metadata.name}",
+        "destinationPrefix": output_prefix(run, env),
         "caBundle": ca,
         "attempt": [run.spec.attempt, out.attempt],
     }
@@ -356,6 +448,12 @@ def publish(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
         resources=env.spec.resources.publish,
         extra_volumes=volumes,
     )
+
+
+def run_plans(run: PipelineRun) -> tuple[tuple[str, PlanBuilder], ...]:
+    """The run's steps in order: `sdg` first when the run generates its SDG data."""
+    core = tuple(zip(STEP_IDS, PLANS, strict=True))
+    return ((SDG_STEP, sdg), *core) if run.spec.sdgData.generate is not None else core
 
 
 PLANS: tuple[PlanBuilder, ...] = (

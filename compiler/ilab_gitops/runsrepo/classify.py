@@ -41,6 +41,7 @@ from ilab_gitops.runsrepo.fielddiff import (
     show_value,
 )
 from ilab_gitops.runsrepo.history import HistoricRun
+from ilab_gitops.runsrepo.sdgpreview import sdg_notes
 from ilab_gitops.runsrepo.snapshot import SnapRun, Snapshot
 from ilab_gitops.runsrepo.stepdiff import StepDiff, step_diffs
 
@@ -205,6 +206,7 @@ def _both(ctx: _Context, base: SnapRun, head: SnapRun) -> RunDiff:
     notes = [] if base.path == head.path else [f"moved from {base.document.path}"]
     if base.environment is None:
         notes.append(f"its environment is missing on {ctx.base.label}; compared as new")
+    notes += sdg_notes(head.run, steps)
     kind: Change = "rerun" if any(s.action == "rerun" for s in steps) else "unchanged"
     return RunDiff(
         run=head.name,
@@ -258,11 +260,13 @@ def _new(ctx: _Context, head: SnapRun) -> RunDiff:
             )
         )
         break
+    steps = step_diffs(None, _compile(head))
+    notes += sdg_notes(head.run, steps)
     return RunDiff(
         run=head.name,
         path=head.document.path,
         change="new",
-        steps=step_diffs(None, _compile(head)),
+        steps=steps,
         violations=tuple(violations),
         notes=tuple(notes),
     )

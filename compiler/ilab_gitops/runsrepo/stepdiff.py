@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ilab_gitops.manifests import STEP_IDS, K8sObject, Manifests
+from ilab_gitops.manifests import K8sObject, Manifests
 from ilab_gitops.manifests.model import step_folder
 
 StepAction = Literal["run", "rerun", "untouched", "pruned"]
@@ -55,15 +55,18 @@ def _never_pruned(obj: K8sObject) -> bool:
     return "Prune=false" in str(annotations.get("argocd.argoproj.io/sync-options", ""))
 
 
-def _per_step(manifests: Manifests | None) -> list[dict[str, K8sObject]]:
-    """Objects of each step (Flux wiring included), keyed by `Kind/name`."""
-    out: list[dict[str, K8sObject]] = [{} for _ in STEP_IDS]
+def _step_ids(manifests: Manifests) -> list[str]:
+    return [step.step_id for step in manifests.steps]
+
+
+def _per_step(manifests: Manifests | None) -> dict[str, dict[str, K8sObject]]:
+    """Objects of each step (Flux wiring included), keyed by step id, then `Kind/name`."""
     if manifests is None:
-        return out
-    for step in manifests.steps:
-        out[step.index] = {_key(obj): obj for obj in step.objects}
+        return {}
+    out = {step.step_id: {_key(obj): obj for obj in step.objects} for step in manifests.steps}
+    ids = _step_ids(manifests)
     for index, obj in enumerate(manifests.flux):
-        out[index][_key(obj)] = obj
+        out[ids[index]][_key(obj)] = obj
     return out
 
 
@@ -78,21 +81,34 @@ def object_changes(old: dict[str, K8sObject], new: dict[str, K8sObject]) -> Obje
 
 
 def first_renamed(base: Manifests, head: Manifests) -> int | None:
-    """Index of the first step whose name differs, or None when every step keeps its name."""
+    """Index (on the head) of the first step whose name differs, or None when every step
+    keeps its name. Adding or dropping the optional sdg step changes the first step."""
+    if _step_ids(base) != _step_ids(head):
+        return 0
     for old, new in zip(base.steps, head.steps, strict=True):
         if old.name != new.name:
-            return old.index
+            return new.index
     return None
 
 
 def step_diffs(base: Manifests | None, head: Manifests | None) -> tuple[StepDiff, ...]:
-    """One entry per pipeline step, in order."""
+    """One entry per pipeline step of the head (of the base when the run is removed), in
+    order; a step only the base had (the sdg step dropped) comes first, as pruned."""
     old_objects, new_objects = _per_step(base), _per_step(head)
     rerun_from = first_renamed(base, head) if base is not None and head is not None else None
-    out = []
-    for index, step_id in enumerate(STEP_IDS):
+    old_names = {s.step_id: s.name for s in base.steps} if base is not None else {}
+    out: list[StepDiff] = []
+    if head is None:
+        assert base is not None
+        order = [(s.index, s.step_id, "pruned") for s in base.steps]
+    else:
+        head_ids = _step_ids(head)
+        dropped = [(0, sid, "pruned") for sid in old_names if sid not in head_ids]
+        order = dropped + [(s.index, s.step_id, "") for s in head.steps]
+    head_names = {s.step_id: s.name for s in head.steps} if head is not None else {}
+    for index, step_id, forced in order:
         action: StepAction
-        if head is None:
+        if forced == "pruned":
             action = "pruned"
         elif base is None:
             action = "run"
@@ -105,9 +121,9 @@ def step_diffs(base: Manifests | None, head: Manifests | None) -> tuple[StepDiff
                 step_id=step_id,
                 index=index,
                 action=action,
-                name=head.steps[index].name if head is not None else None,
-                previous=base.steps[index].name if base is not None else None,
-                objects=object_changes(old_objects[index], new_objects[index]),
+                name=head_names.get(step_id),
+                previous=old_names.get(step_id),
+                objects=object_changes(old_objects.get(step_id, {}), new_objects.get(step_id, {})),
             )
         )
     return tuple(out)

@@ -156,6 +156,10 @@ class Images(StrictModel):
     train: Image = Field(description="Runs both training phases.")
     eval: Image = Field(description="Runs MT-Bench and the final evaluation.")
     publish: Image = Field(description="Runs the upload and publish steps.")
+    sdg: Image | None = Field(
+        default=None,
+        description="Runs the optional sdg step (runs with `sdgData.generate` need it).",
+    )
 
 
 class StepResources(StrictModel):
@@ -176,6 +180,7 @@ class Resources(StrictModel):
     eval: StepResources = Field(default_factory=_eval_resources)
     upload: StepResources = Field(default_factory=StepResources)
     publish: StepResources = Field(default_factory=StepResources)
+    sdg: StepResources = Field(default_factory=StepResources)
     evalGpus: Annotated[int, Field(ge=0, le=16)] = Field(
         default=1, description="GPUs for each evaluation pod (serving the candidate and base)."
     )
@@ -295,7 +300,7 @@ class EnvironmentSpec(StrictModel):
             raise ValueError("engines lists an engine more than once")
         if not self.allowTagImages:
             for step, image in self.images.model_dump().items():
-                if "@sha256:" not in image:
+                if image is not None and "@sha256:" not in image:
                     raise ValueError(
                         f"images.{step} ({image}) is not pinned by digest; add @sha256:... "
                         "or set allowTagImages: true for development"

@@ -102,19 +102,78 @@ class BaseModelSource(StrictModel):
         return "huggingFace" if self.huggingFace is not None else "pvc"
 
 
-class SdgData(StrictModel):
-    """The SDG output tarball (top-level `data/`, `model/`, `taxonomy/`) in S3."""
+BranchName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")]
 
-    secretRef: SecretRef = Field(
+
+class SdgGenerate(StrictModel):
+    """Synthetic data generation in the cluster, from the taxonomy at `taxonomy.commit`.
+
+    Only the qna.yaml files that changed against the base branch are used, as `ilab data
+    generate` does. Defaults follow ilab-on-ocp's Kubeflow pipeline.
+    """
+
+    teacherSecretRef: SecretRef = Field(
         description=(
-            "Secret with keys bucket, access_key, secret_key, data_key, endpoint, region, "
-            "verify_tls (the layout ilab-on-ocp uses)."
+            "Secret with keys api_token, endpoint (ending in /v1), model_name: the teacher "
+            "model behind an OpenAI-compatible API (the judge's shape)."
         )
+    )
+    caBundle: ConfigMapKeyRef | None = Field(
+        default=None, description="CA bundle for the teacher endpoint."
+    )
+    pipeline: Literal["simple", "full"] = Field(
+        default="full", description="instructlab-sdg pipeline: full (reference) or simple."
+    )
+    numInstructions: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=30, description="Instructions to generate per seed example (scale factor)."
+    )
+    batchSize: Annotated[int, Field(ge=1, le=4096)] = Field(
+        default=128, description="Samples per teacher request batch."
+    )
+    numWorkers: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=2, description="Parallel workers (concurrent teacher batches)."
+    )
+    taxonomyBaseBranch: BranchName = Field(
+        default="main", description="Branch the taxonomy changes are compared against."
+    )
+
+
+class SdgData(StrictModel):
+    """Where the SDG data comes from: today's tarball in S3, or `generate` in the cluster.
+
+    The tarball (top-level `data/`, `model/`, `taxonomy/`) is named by `secretRef`; with
+    `generate` an `sdg` step before prepare writes the same layout to the run's output prefix.
+    """
+
+    secretRef: SecretRef | None = Field(
+        default=None,
+        description=(
+            "S3 tarball: Secret with keys bucket, access_key, secret_key, data_key, endpoint, "
+            "region, verify_tls (the layout ilab-on-ocp uses)."
+        ),
     )
     sha256: Sha256 | None = Field(
         default=None, description="Expected sha256 of the tarball; the fetch fails on mismatch."
     )
+    generate: SdgGenerate | None = Field(
+        default=None, description="Generate the data in the cluster instead (an `sdg` step)."
+    )
     attempt: Attempt = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.secretRef is None) == (self.generate is None):
+            raise ValueError(
+                "set exactly one of secretRef (an SDG tarball in S3) and generate"
+                + (" (found both)" if self.generate is not None else "")
+            )
+        if self.generate is not None and self.sha256 is not None:
+            raise ValueError("sha256 applies to an S3 tarball, not to generate")
+        return self
+
+    @property
+    def kind(self) -> Literal["s3", "generate"]:
+        return "generate" if self.generate is not None else "s3"
 
 
 class Taxonomy(StrictModel):

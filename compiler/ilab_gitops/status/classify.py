@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ilab_gitops.manifests.model import STEP_IDS
+from ilab_gitops.manifests.model import ALL_STEP_IDS, SDG_STEP, STEP_IDS
 from ilab_gitops.manifests.pods import KUEUE_QUEUE, LABEL_STEP
 from ilab_gitops.status import engines, pods
 from ilab_gitops.status.model import RunStatus, StepState, StepStatus
@@ -236,8 +236,9 @@ def _workload_rows(objects: RunObjects) -> dict[str, StepStatus]:
 
 
 def _step_order(seen: Sequence[str]) -> list[str]:
-    extra = sorted(set(seen) - set(STEP_IDS))
-    return [*STEP_IDS, *extra]
+    known = ALL_STEP_IDS if SDG_STEP in seen else STEP_IDS
+    extra = sorted(set(seen) - set(known))
+    return [*known, *extra]
 
 
 def classify_run(objects: RunObjects, now: datetime) -> RunStatus:

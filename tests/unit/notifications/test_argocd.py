@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ilab_gitops.engines.notifications import argocd
-from ilab_gitops.manifests.model import STEP_IDS
+from ilab_gitops.manifests.model import ALL_STEP_IDS
 from tests.support.k8s_schemas import builtin_errors, crd_errors
 from tests.unit.notifications import gotemplate
 
@@ -87,8 +87,8 @@ def test_configmap_is_a_valid_configmap() -> None:
 
 def test_one_condition_and_one_template_per_step() -> None:
     templates, trigger = _config()
-    assert [c["send"] for c in trigger] == [[argocd.template_name(s)] for s in STEP_IDS]
-    assert sorted(templates) == sorted(argocd.template_name(s) for s in STEP_IDS)
+    assert [c["send"] for c in trigger] == [[argocd.template_name(s)] for s in ALL_STEP_IDS]
+    assert sorted(templates) == sorted(argocd.template_name(s) for s in ALL_STEP_IDS)
 
 
 def test_github_service_reads_the_app_credentials_from_the_secret() -> None:
@@ -184,7 +184,7 @@ def test_oncePer_changes_with_every_health_of_a_step(binary: Path) -> None:
 
 def test_nothing_is_sent_without_per_resource_health(binary: Path) -> None:
     # Argo CD 3's default (resourceHealthSource: appTree): no health in status.resources.
-    for step in STEP_IDS:
+    for step in ALL_STEP_IDS:
         assert notify(binary, app("app-tree"), step)["when"] is False
 
 
@@ -220,7 +220,7 @@ def test_every_template_field_parses_for_every_step(binary: Path) -> None:
             "exprs": {"when": c["when"], "oncePer": c["oncePer"]},
         }
         for t, c in zip(
-            (templates[argocd.template_name(s)] for s in STEP_IDS), trigger, strict=True
+            (templates[argocd.template_name(s)] for s in ALL_STEP_IDS), trigger, strict=True
         )
     ]
     for result in gotemplate.evaluate(binary, cases):

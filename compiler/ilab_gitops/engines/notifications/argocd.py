@@ -38,7 +38,7 @@ from typing import Any
 
 from ilab_gitops.emit import yaml_emit
 from ilab_gitops.manifests.flux import status_context
-from ilab_gitops.manifests.model import STEP_IDS, K8sObject
+from ilab_gitops.manifests.model import ALL_STEP_IDS, K8sObject
 
 TRIGGER = "ilab-step-status"
 #: A named instance of the github service, so an existing `service.github` is left alone.
@@ -91,7 +91,7 @@ def trigger() -> list[K8sObject]:
             "oncePer": once_per_expr(step),
             "send": [template_name(step)],
         }
-        for step in STEP_IDS
+        for step in ALL_STEP_IDS
     ]
 
 
@@ -181,7 +181,7 @@ def argocd_notifications_cm(
     Apply it like the argocd-cm fragment, with server-side apply and its own field manager, so
     these keys merge into the ConfigMap the Argo CD install created."""
     data = {f"service.github.{SERVICE}": github_service(), f"trigger.{TRIGGER}": _yaml(trigger())}
-    for step in STEP_IDS:
+    for step in ALL_STEP_IDS:
         data[f"template.{template_name(step)}"] = _yaml(template(step, argocd_url))
     return {
         "apiVersion": "v1",

@@ -1,0 +1,114 @@
+"""The SDG teacher: an OpenAI-compatible endpoint named by a Secret (the judge's shape).
+
+`preflight` runs first in the sdg step: one `GET /v1/models` with the key and the CA bundle,
+bounded to seconds, so a wrong endpoint, key, CA or model name fails before any cloning or
+generation. Every failure is one line that names the endpoint and never the key. What the
+server sends back is untrusted: only model ids are quoted, shortened and `repr`-escaped.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ilab_gitops.steps.runtime import StepError, secret_env
+
+PREFLIGHT_TIMEOUT_S = 10.0
+_SHOWN_MODELS = 5
+_MAX_ID = 80
+
+
+@dataclass(frozen=True)
+class Teacher:
+    endpoint: str
+    model: str
+    api_key: str
+
+    def __repr__(self) -> str:  # never print the key
+        return f"Teacher(endpoint={self.endpoint!r}, model={self.model!r})"
+
+
+def teacher_from_env() -> Teacher:
+    what = "add key '{}' to the sdgData.generate.teacherSecretRef Secret"
+    endpoint = secret_env("ILAB_TEACHER_ENDPOINT", what.format("endpoint")).rstrip("/")
+    if not endpoint.startswith(("http://", "https://")):
+        raise StepError(f"teacher endpoint {endpoint!r} must be an http(s) URL")
+    if not endpoint.endswith("/v1"):
+        raise StepError(
+            f"teacher endpoint {endpoint!r} must end in /v1 (the OpenAI-compatible API root, "
+            "e.g. https://teacher.example.com/v1)"
+        )
+    return Teacher(
+        endpoint=endpoint,
+        model=secret_env("ILAB_TEACHER_MODEL_NAME", what.format("model_name")),
+        api_key=secret_env("ILAB_TEACHER_API_TOKEN", what.format("api_token")),
+    )
+
+
+def verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """The TLS verification for the teacher: the system CAs plus `ca_bundle` when set."""
+    if ca_bundle is None:
+        return True
+    if not Path(ca_bundle).is_file():
+        raise StepError(f"teacher CA bundle {ca_bundle} is not mounted (check the ConfigMap key)")
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=ca_bundle)
+    except ssl.SSLError as exc:
+        raise StepError(f"teacher CA bundle {ca_bundle} is not a PEM certificate: {exc}") from None
+    return context
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= _MAX_ID else text[:_MAX_ID] + "...")
+
+
+def _model_ids(body: Any) -> list[str] | None:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+
+
+def preflight(
+    teacher: Teacher, ca_bundle: str | None, *, timeout_s: float = PREFLIGHT_TIMEOUT_S
+) -> list[str]:
+    """Check that the teacher answers, accepts the key and serves the model; its model ids."""
+    where = f"teacher {teacher.endpoint}"
+    try:
+        with httpx.Client(verify=verify(ca_bundle), timeout=timeout_s) as client:
+            response = client.get(
+                f"{teacher.endpoint}/models",
+                headers={"Authorization": f"Bearer {teacher.api_key}"},
+            )
+    except httpx.TimeoutException:
+        raise StepError(f"{where}: no answer to GET /models within {timeout_s:g}s") from None
+    except httpx.HTTPError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StepError(f"{where}: unreachable ({reason})") from None
+    if response.status_code in (401, 403):
+        raise StepError(
+            f"{where}: GET /models refused the API key (HTTP {response.status_code}); "
+            "check api_token in the teacher Secret"
+        )
+    if response.status_code != 200:
+        raise StepError(f"{where}: GET /models answered HTTP {response.status_code}")
+    try:
+        ids = _model_ids(response.json())
+    except ValueError:
+        ids = None
+    if ids is None:
+        raise StepError(f"{where}: GET /models is not an OpenAI-compatible model list")
+    if teacher.model not in ids:
+        shown = ", ".join(_short(i) for i in ids[:_SHOWN_MODELS]) or "none"
+        more = f" and {len(ids) - _SHOWN_MODELS} more" if len(ids) > _SHOWN_MODELS else ""
+        raise StepError(
+            f"{where} does not serve model {_short(teacher.model)} (it lists {shown}{more}); "
+            "check model_name in the teacher Secret"
+        )
+    return ids
