@@ -46,7 +46,7 @@ DEFAULT_ENVIRONMENT = "kind-dev"
 PROJECT_REPO = "instructlab/ilab-gitops"
 #: Commit of PROJECT_REPO whose reusable workflows (and package) new runs repos pin by default.
 #: One constant, set for each release to a commit that exists in PROJECT_REPO.
-DEFAULT_WORKFLOWS_SHA = "e70dad2c2b751d5319ac310110cf4421c2ac9d30"
+DEFAULT_WORKFLOWS_SHA = "890179a937e5a55e04ade2ba3e5139c9937671e1"
 DEFAULT_WORKFLOWS = f"{PROJECT_REPO}@{DEFAULT_WORKFLOWS_SHA}"
 EXAMPLE_RUN = "examples/example.yaml"
 EXAMPLE_ENVIRONMENTS = "examples/environments"
