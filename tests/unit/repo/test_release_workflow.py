@@ -34,7 +34,7 @@ def test_id_token_only_where_pypi_is_published() -> None:
     assert granted == {
         "dist": {"contents": "read"},
         "pypi": {"id-token": "write"},
-        "images": {"contents": "read", "packages": "write"},
+        "images": {"contents": "write", "packages": "write", "pull-requests": "write"},
         "release": {"contents": "write"},
     }
     pypi = workflow["jobs"]["pypi"]
