@@ -8,7 +8,7 @@ set -eu
 
 prefix=${IMAGE_PREFIX:-localhost:5001/ilab-gitops}
 tag=${IMAGE_TAG:-dev}
-images=${IMAGES:-fetch train eval publish}
+images=${IMAGES:-fetch train eval publish sdg}
 tool=${CONTAINER_TOOL:-}
 
 if [ -z "$tool" ]; then

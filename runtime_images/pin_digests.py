@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-IMAGES = ("fetch", "train", "eval", "publish")
+IMAGES = ("fetch", "train", "eval", "publish", "sdg")
 REFERENCE = re.compile(
     r"^[a-z0-9][a-z0-9.:/_-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[0-9a-f]{64}$"
 )

@@ -26,7 +26,7 @@ from ilab_gitops.manifests import compile_run
 from tests.support.specs import load_environment, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ("fetch", "train", "eval", "publish")
+IMAGES = ("fetch", "train", "eval", "publish", "sdg")
 PYTHON_BASE = (
     "docker.io/library/python:3.11.14-slim-bookworm"
     "@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d"
@@ -362,6 +362,8 @@ def test_pinning_changes_only_the_image_values(tmp_path: Path, name: str) -> Non
     run = load_run(ROOT / "spec" / "examples" / "production.yaml")
     rendered = yaml.safe_dump([o for s in compile_run(run, env).steps for o in s.objects])
     for image in IMAGES:
+        if image == "sdg":  # only a run with sdgData.generate has an sdg step
+            continue
         assert f"ghcr.io/org/ilab-gitops/{image}:0.2.0@sha256:" in rendered
 
 
@@ -373,7 +375,7 @@ def test_pinning_refuses_incomplete_references_and_writes_nothing(
     before = env_file.read_bytes()
     digests = digests_file(tmp_path, ("fetch", "train", "eval"))
     assert pin_digests.main([str(digests), str(env_file)]) == 2
-    assert capsys.readouterr().err == f"error: {digests}: no reference for publish\n"
+    assert capsys.readouterr().err == f"error: {digests}: no reference for publish, sdg\n"
     digests.write_text("train ghcr.io/org/train:1@sha256:abc\n", encoding="utf-8")
     assert pin_digests.main([str(digests), str(env_file)]) == 2
     assert capsys.readouterr().err == (
@@ -399,8 +401,11 @@ def test_images_workflow_is_pinned_and_least_privilege() -> None:
     text = (ROOT / ".github" / "workflows" / "images.yml").read_text(encoding="utf-8")
     flow = yaml.safe_load(text)
     triggers = flow[True]  # PyYAML reads the key `on` as a boolean
-    assert triggers["push"] == {"tags": ["v*"]}
+    # No tag trigger of its own: release.yml calls it, so a tag builds the images once.
+    assert "push" not in triggers
     assert "workflow_call" in triggers
+    release = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    assert release["jobs"]["images"]["uses"] == "$/.github/workflows/images.yml"
     assert flow["permissions"] == {}
     assert flow["jobs"]["build"]["permissions"] == {"contents": "read", "packages": "write"}
     assert flow["jobs"]["pin"]["permissions"] == {"contents": "write", "pull-requests": "write"}

@@ -52,6 +52,8 @@ def test_every_action_is_pinned_by_commit() -> None:
     ]
     assert len(lines) >= 6
     for line in lines:
+        if line == "uses: $/.github/workflows/images.yml":
+            continue  # this repository's own workflow, at the same commit as the caller
         assert re.fullmatch(r"(- )?uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", line), line
 
 
@@ -60,7 +62,7 @@ def test_the_build_is_hash_checked_and_checkouts_keep_no_credentials() -> None:
     build = next(s["run"] for s in jobs["dist"]["steps"] if "hatchling" in s.get("run", ""))
     assert "--require-hashes -r .github/install/requirements.txt" in build
     for job in jobs.values():
-        for step in job["steps"]:
+        for step in job.get("steps", []):  # a called workflow has none here
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False
 
