@@ -229,6 +229,7 @@ def test_generates_packs_uploads_and_prepare_reads_it(
         baseModel={"source": "pvc", "path": str(tiny_model)},
         taxonomy={"repoUrl": taxonomy.url, "commit": taxonomy.commit},
         maxSeqLen=256,
+        preflight={"secrets": [], "s3": []},  # test_preflight.py covers the checks
     )
     assert prepare.main(["--params", str(write_params(tmp_path / "p.json", prepared))]) == 0
     prepare_marker = read_marker(tmp_path / "workspace" / "steps" / "r1-prepare-0123abcd")
