@@ -19,6 +19,7 @@ from ilab_gitops import __version__
 
 if TYPE_CHECKING:
     from ilab_gitops.diagnostics import Diagnostic
+    from ilab_gitops.manifests.model import K8sObject
     from ilab_gitops.spec.environment import Environment
 
 from ilab_gitops.commands.core import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
@@ -183,6 +184,16 @@ def _pick_environment(environments: Path, name: str | None, fmt: OutputFormat) -
     return ws.environments[name][1]
 
 
+def _cluster_needs(env: Environment) -> list[K8sObject]:
+    """Cluster-scoped objects the runs reference: the Trainer v2 runtime of a TrainJob
+    environment, for the platform owner to apply once."""
+    if env.spec.trainingKind != "TrainJob":
+        return []
+    from ilab_gitops.manifests.trainjob import cluster_training_runtime
+
+    return [cluster_training_runtime(env)]
+
+
 @bootstrap_app.command("argocd")
 def bootstrap_argocd(
     repo_url: RepoUrlOption,
@@ -208,7 +219,7 @@ def bootstrap_argocd(
         project=project,
         environment=env.metadata.name,
     )
-    sys.stdout.write(yaml_emit.dump_all(objects))
+    sys.stdout.write(yaml_emit.dump_all([*objects, *_cluster_needs(env)]))
 
 
 @bootstrap_app.command("flux")
@@ -233,7 +244,7 @@ def bootstrap_flux(
         source_name=flux.sourceName,
         environment=env.metadata.name,
     )
-    sys.stdout.write(yaml_emit.dump_all(objects))
+    sys.stdout.write(yaml_emit.dump_all([*objects, *_cluster_needs(env)]))
 
 
 def main() -> None:

@@ -67,7 +67,8 @@ def test_bootstrap_needs_a_choice_among_several_environments() -> None:
     assert (code, out) == (2, "")
     assert err == (
         f"ilab-gitops: environment several profiles found in {ENVS.as_posix()}; pass "
-        "--environment with one of: kind-dev, multi-node-gpu, single-node-4xh100\n"
+        "--environment with one of: kind-dev, multi-node-gpu, single-node-4xh100, "
+        "single-node-trainer\n"
     )
 
 
