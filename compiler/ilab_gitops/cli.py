@@ -205,7 +205,8 @@ def bootstrap_argocd(
     rendered_path: Annotated[str, typer.Option(help="Rendered folder in the repo.")] = "rendered",
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
-    """Print the Argo CD setup: health checks (argocd-cm), AppProject, ApplicationSet."""
+    """Print the Argo CD setup: health checks (argocd-cm), AppProject, ApplicationSet (and a
+    TrainJob profile's ClusterTrainingRuntime)."""
     from ilab_gitops import yaml_emit
     from ilab_gitops.bootstrap import argocd_bootstrap
 
@@ -230,7 +231,8 @@ def bootstrap_flux(
     branch: Annotated[str, typer.Option(help="Branch Flux follows.")] = "main",
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
-    """Print the Flux setup: the GitRepository and the parent Kustomization of all runs."""
+    """Print the Flux setup: the GitRepository and the parent Kustomization of all runs (and a
+    TrainJob profile's ClusterTrainingRuntime)."""
     from ilab_gitops import yaml_emit
     from ilab_gitops.bootstrap import flux_bootstrap
 
