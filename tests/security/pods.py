@@ -53,7 +53,9 @@ def pod_specs(obj: Any, where: str = "") -> Iterator[tuple[str, K8sObject]]:
     """Every PodSpec inside an object (a mapping with a `containers` list), wherever it sits:
     Pod.spec, Job.spec.template.spec, PyTorchJob replica templates, future kinds alike."""
     if isinstance(obj, dict):
-        if isinstance(obj.get("containers"), list):
+        # A TrainJob's podSpecOverrides patch the runtime's pods; they are not pod specs
+        # (tests/unit/test_trainjob.py checks the merged pod).
+        if isinstance(obj.get("containers"), list) and "targetJobs" not in obj:
             yield where, obj
             return
         for key, value in obj.items():

@@ -31,6 +31,8 @@ CASES = list(itertools.product(EXAMPLES, ENVIRONMENTS))
 
 def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
     spec = obj["spec"]
+    if obj["kind"] == "TrainJob":
+        return [spec["trainer"]]
     templates = (
         [spec["template"]]
         if "template" in spec

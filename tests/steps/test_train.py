@@ -94,6 +94,33 @@ def test_worker_env_maps_to_torchrun_args(tmp_path: Path) -> None:
     assert train_args.disable_flash_attn is False
 
 
+# What Kubeflow Trainer v2's torch plugin sets in the second node of a 2-node TrainJob: only
+# PET_* (no MASTER_ADDR, RANK or WORLD_SIZE); the master is the first node's pod DNS name.
+TRAINJOB_NODE_ENV = {
+    "PET_NNODES": "2",
+    "PET_NPROC_PER_NODE": "4",
+    "PET_NODE_RANK": "1",
+    "PET_MASTER_ADDR": "r1-train-phase-1-0123abcd-node-0-0.r1-train-phase-1-0123abcd",
+    "PET_MASTER_PORT": "29400",
+}
+
+
+def test_trainjob_env_maps_to_the_same_torchrun_args(tmp_path: Path) -> None:
+    torch_args, _, topo = train.build_args(
+        params(tmp_path), TRAINJOB_NODE_ENV, Path("/m"), FLASH_ON
+    )
+    assert topo.node_rank == 1
+    assert torch_args.model_dump() == {
+        "nproc_per_node": 4,
+        "nnodes": 2,
+        "node_rank": 1,
+        "rdzv_id": "r1-train-phase-1-0123abcd",
+        "rdzv_endpoint": None,
+        "master_addr": "r1-train-phase-1-0123abcd-node-0-0.r1-train-phase-1-0123abcd",
+        "master_port": 29400,
+    }
+
+
 def test_rank_falls_back_to_RANK_and_single_node_is_standalone(tmp_path: Path) -> None:
     env = {k: v for k, v in WORKER_ENV.items() if k != "PET_NODE_RANK"}
     assert train.topology(params(tmp_path), env).node_rank == 1

@@ -176,7 +176,7 @@ def test_disk_warning_is_reported_and_does_not_block_render(tmp_path: Path) -> N
         "checkpoints need about 16.8 GiB with fullState last and 600M parameters (2 full "
         "state(s) x 6.7 GiB + 3 model copies x 1.1 GiB (base model and per-epoch "
         'checkpoints)), over 80% of storage.size 20Gi of environment "kind-dev"',
-        "4 file(s) valid: 1 run(s), 3 environment(s)",
+        "5 file(s) valid: 1 run(s), 4 environment(s)",
     ]
     rendered = run_main(
         ["render", "runs", "--environments", "environments", "--out", "out"], tmp_path

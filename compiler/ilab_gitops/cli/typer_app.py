@@ -19,6 +19,7 @@ from ilab_gitops import __version__
 
 if TYPE_CHECKING:
     from ilab_gitops.diagnostics import Diagnostic
+    from ilab_gitops.manifests.model import K8sObject
     from ilab_gitops.spec.environment import Environment
 
 from ilab_gitops.cli.core import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK
@@ -192,6 +193,16 @@ def _pick_environment(
     return chosen
 
 
+def _cluster_needs(env: Environment) -> list[K8sObject]:
+    """Cluster-scoped objects the runs reference: the Trainer v2 runtime of a TrainJob
+    environment, for the platform owner to apply once."""
+    if env.spec.trainingKind != "TrainJob":
+        return []
+    from ilab_gitops.manifests.trainjob import cluster_training_runtime
+
+    return [cluster_training_runtime(env)]
+
+
 @bootstrap_app.command("argocd")
 def bootstrap_argocd(
     repo_url: RepoUrlOption,
@@ -203,7 +214,8 @@ def bootstrap_argocd(
     rendered_path: Annotated[str, typer.Option(help="Rendered folder in the repo.")] = "rendered",
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
-    """Print the Argo CD setup: health checks (argocd-cm), AppProject, ApplicationSet."""
+    """Print the Argo CD setup: health checks (argocd-cm), AppProject, ApplicationSet (and a
+    TrainJob profile's ClusterTrainingRuntime)."""
     from ilab_gitops.emit import yaml_emit
     from ilab_gitops.engines.bootstrap import argocd_bootstrap
 
@@ -217,7 +229,7 @@ def bootstrap_argocd(
         project=project,
         environment=env.metadata.name,
     )
-    sys.stdout.write(yaml_emit.dump_all(objects))
+    sys.stdout.write(yaml_emit.dump_all([*objects, *_cluster_needs(env)]))
 
 
 @bootstrap_app.command("flux")
@@ -228,7 +240,8 @@ def bootstrap_flux(
     branch: Annotated[str, typer.Option(help="Branch Flux follows.")] = "main",
     fmt: FormatOption = OutputFormat.auto,
 ) -> None:
-    """Print the Flux setup: the GitRepository and the parent Kustomization of all runs."""
+    """Print the Flux setup: the GitRepository and the parent Kustomization of all runs (and a
+    TrainJob profile's ClusterTrainingRuntime)."""
     from ilab_gitops.emit import yaml_emit
     from ilab_gitops.engines.bootstrap import flux_bootstrap
 
@@ -242,7 +255,7 @@ def bootstrap_flux(
         source_name=flux.sourceName,
         environment=env.metadata.name,
     )
-    sys.stdout.write(yaml_emit.dump_all(objects))
+    sys.stdout.write(yaml_emit.dump_all([*objects, *_cluster_needs(env)]))
 
 
 def _internal(err: BaseException) -> None:

@@ -42,10 +42,13 @@ def _draft_objects(
 
 
 def _pod_templates(obj: K8sObject) -> list[K8sObject]:
-    """The pod templates of a Job or PyTorchJob (Master and Worker may share one)."""
+    """The pod templates of a Job or PyTorchJob (Master and Worker may share one); for a
+    TrainJob, its pod overrides (which hold the volumes), shaped like templates."""
     spec = obj["spec"]
     if "template" in spec:
         return [spec["template"]]
+    if "podSpecOverrides" in spec:
+        return [{"spec": override} for override in spec["podSpecOverrides"]]
     return [replica["template"] for replica in spec["pytorchReplicaSpecs"].values()]
 
 

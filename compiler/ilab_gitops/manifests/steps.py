@@ -286,7 +286,7 @@ def _phase(
         params=params,
         env=[],
         resources=StepResources(cpu=training.resources.cpu, memory=training.resources.memory),
-        kind="PyTorchJob",
+        kind=env.spec.trainingKind,
         gpus=gpus,
         nnodes=nnodes,
         nproc_per_node=training.nprocPerNode,

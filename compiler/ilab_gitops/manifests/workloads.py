@@ -1,15 +1,16 @@
-"""Workload objects: a batch/v1 Job or a kubeflow.org/v1 PyTorchJob around a step's pod."""
+"""Workload objects: a batch/v1 Job, a kubeflow.org/v1 PyTorchJob or a Trainer v2 TrainJob
+around a step's pod."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ilab_gitops.manifests import pods
+from ilab_gitops.manifests import pods, trainjob
 from ilab_gitops.manifests.model import K8sObject
 from ilab_gitops.spec.environment import Environment, StepResources
 
-WorkloadKind = Literal["Job", "PyTorchJob"]
+WorkloadKind = Literal["Job", "PyTorchJob", "TrainJob"]
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,15 @@ def workload(
     name: str,
     meta_annotations: dict[str, str],
 ) -> K8sObject:
-    """The Job or PyTorchJob running `plan`, named `name`."""
+    """The Job, PyTorchJob or TrainJob running `plan`, named `name`."""
     meta = pods.object_meta(name, env.spec.namespace, run, plan.step_id, meta_annotations)
     kueue = env.spec.kueue
     if plan.queued and kueue is not None:
         meta["labels"][pods.KUEUE_QUEUE] = kueue.localQueue
         if kueue.priorityClass:
             meta["labels"][pods.KUEUE_PRIORITY] = kueue.priorityClass
+    if plan.kind == "TrainJob":
+        return trainjob.trainjob(plan, env, run, name, meta)
     res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
     container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
     main = pods.container(container_name, plan.image, plan.module, plan.env, res)

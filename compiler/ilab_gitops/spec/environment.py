@@ -117,6 +117,19 @@ class Kueue(StrictModel):
     )
 
 
+class Trainer(StrictModel):
+    """Kubeflow Trainer v2 settings (trainingKind TrainJob)."""
+
+    runtime: Dns1123Name = Field(
+        default="ilab-torch-distributed",
+        description=(
+            "ClusterTrainingRuntime the TrainJobs reference; `ilab-gitops bootstrap` prints it "
+            "for the platform owner to apply (a name of its own, so Trainer's stock "
+            "torch-distributed runtime stays untouched)."
+        ),
+    )
+
+
 class ObjectStore(StrictModel):
     """Cluster-wide object store settings applied to every S3 access."""
 
@@ -244,9 +257,17 @@ class EnvironmentSpec(StrictModel):
         default_factory=list, description="Taints every step pod tolerates (e.g. GPU nodes)."
     )
     kueue: Kueue | None = None
-    trainingKind: Literal["PyTorchJob"] = Field(
+    trainingKind: Literal["PyTorchJob", "TrainJob"] = Field(
         default="PyTorchJob",
-        description="Training workload kind (Trainer v2 TrainJob is planned).",
+        description=(
+            "Training workload kind: a Kubeflow Training Operator PyTorchJob (kubeflow.org/v1) "
+            "or a Kubeflow Trainer v2 TrainJob (trainer.kubeflow.org/v1alpha1) referencing "
+            "trainer.runtime."
+        ),
+    )
+    trainer: Trainer = Field(
+        default_factory=Trainer,
+        description="Kubeflow Trainer v2 settings; only with trainingKind TrainJob.",
     )
     evaluationKind: Literal["auto", "Job", "PyTorchJob"] = Field(
         default="auto",
@@ -305,6 +326,11 @@ class EnvironmentSpec(StrictModel):
                         f"images.{step} ({image}) is not pinned by digest; add @sha256:... "
                         "or set allowTagImages: true for development"
                     )
+        if self.trainingKind != "TrainJob" and self.trainer != Trainer():
+            raise ValueError(
+                f"trainer is set but trainingKind is {self.trainingKind}; set trainingKind: "
+                "TrainJob to use Kubeflow Trainer v2, or remove trainer"
+            )
         if self.kueue is not None and "flux" in self.engines and self.evaluationKind == "Job":
             raise ValueError(
                 "evaluationKind Job with kueue under flux: Flux treats a suspended (queued) Job "

@@ -56,6 +56,7 @@ def test_default_plan_lists_every_file() -> None:
         "environments/kind-dev.yaml",
         "examples/environments/multi-node-gpu.yaml",
         "examples/environments/single-node-4xh100.yaml",
+        "examples/environments/single-node-trainer.yaml",
         "examples/example.yaml",
         "rendered/kind-dev/kustomization.yaml",
         "rendered/kustomization.yaml",
@@ -122,7 +123,7 @@ def test_init_writes_a_repo_that_validates_and_renders_a_copied_example(
     target = tmp_path / "new"
     result = run_cli("init", str(target), "--engine", "argocd", "--repo-url", URL, cwd=tmp_path)
     assert result.code == 0, result.err
-    assert result.err.startswith(f"wrote 18 file(s) into {target}/\n")
+    assert result.err.startswith(f"wrote 19 file(s) into {target}/\n")
     assert f"`ilab-gitops doctor {target}`" in result.err
     assert run_cli("validate", "environments", cwd=target).code == 0
     (target / "runs" / "first.yaml").write_text((target / EXAMPLE_RUN).read_text())
