@@ -119,8 +119,8 @@ def test_bootstrap_names_the_profiles_to_choose_from() -> None:
     code, out, err = _invoke("bootstrap", "flux", "--repo-url", REPO, "-e", str(ENVS))
     assert (code, out) == (2, "")
     assert err == (
-        f"ilab-gitops bootstrap flux: {ENVS.as_posix()}/ holds 3 profiles "
-        "(kind-dev, multi-node-gpu, single-node-4xh100); pass --environment NAME\n"
+        f"ilab-gitops bootstrap flux: {ENVS.as_posix()}/ holds 4 profiles (kind-dev, "
+        "multi-node-gpu, single-node-4xh100, single-node-trainer); pass --environment NAME\n"
     )
 
 
@@ -130,8 +130,8 @@ def test_bootstrap_names_an_unknown_profile() -> None:
     )
     assert code == 2
     assert err == (
-        f'ilab-gitops bootstrap argocd: no profile "kind" in {ENVS.as_posix()}/; it holds 3 '
-        "(kind-dev, multi-node-gpu, single-node-4xh100)\n"
+        f'ilab-gitops bootstrap argocd: no profile "kind" in {ENVS.as_posix()}/; it holds 4 '
+        "(kind-dev, multi-node-gpu, single-node-4xh100, single-node-trainer)\n"
     )
 
 

@@ -197,7 +197,8 @@ def test_bootstrap_prints_the_runtime_for_a_trainjob_environment(engine: str) ->
         "-e",
         str(ENVS),
         "--environment",
-        "single-node-4xh100",
+        # a PyTorchJob profile served by this engine
+        "single-node-4xh100" if engine == "argocd" else "multi-node-gpu",
     )
     assert code == 0
     assert "ClusterTrainingRuntime" not in out
