@@ -21,8 +21,9 @@ import pytest
 import ilab_gitops.cli.typer_app
 import ilab_gitops.load.workspace
 from ilab_gitops.diagnostics import format_diagnostics
+from ilab_gitops.load.messages import pattern_hints
 from ilab_gitops.load.sources import MAX_STRING_CHARS, parse_yaml
-from ilab_gitops.load.validation import check_document, pattern_hints
+from ilab_gitops.load.validation import check_document
 from ilab_gitops.spec.credentials import find_credentials, looks_like_credential
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
