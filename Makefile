@@ -15,6 +15,10 @@ SBIN := $(STEPS_VENV)/bin
 SCAN_VENV ?= .venv-scan
 MINUTES ?= 10
 RUNS ?= 1000
+# Prerequisites of `pytest`, defined before it (make expands a rule's prerequisites as it reads
+# the rule): the locked Node packages of tests/js, and the install lock's wheels.
+JS_DEPS := tests/js/node_modules/.package-lock.json
+WHEELHOUSE := $(VENV)/wheelhouse/.done
 
 .PHONY: demo test lint typecheck typecheck-steps pytest pytest-steps update-goldens docs bench fuzz scan clean
 .PHONY: pytest-yaml-oldest lint-workflows lock mutate pytest-sdg
@@ -138,7 +142,6 @@ clean:
 
 # Node packages for running the PR comment workflow's JavaScript (tests/js, exact lock).
 # Without npm the tests that need them skip locally and fail under CI.
-JS_DEPS := tests/js/node_modules/.package-lock.json
 $(JS_DEPS): tests/js/package-lock.json
 	@if command -v npm >/dev/null; then \
 	  npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error; \
@@ -146,7 +149,6 @@ $(JS_DEPS): tests/js/package-lock.json
 
 # The locked dependencies as wheels, so that the pre-commit hook test installs ilab-gitops
 # into pre-commit's own environment without an index (the test runs offline).
-WHEELHOUSE := $(VENV)/wheelhouse/.done
 $(WHEELHOUSE): .github/install/requirements.txt $(BIN)/activate
 	$(PY) -m pip download -q --disable-pip-version-check --no-deps --require-hashes \
 	  -r .github/install/requirements.txt -d $(VENV)/wheelhouse

@@ -76,10 +76,12 @@ def when_expr(step: str) -> str:
 
 
 def once_per_expr(step: str) -> str:
-    """`<revision>/<health>`: each health of the step is posted once per synced commit."""
+    """`<revision>/<health>`: each health of the step is posted once per synced commit
+    (`Missing` while the run has no such step, e.g. sdg of a run that brings its tarball)."""
+    found = f"filter(app.status.resources, {{{_is_step_expr(step)}}})"
     return (
         'app.status.operationState.syncResult.revision + "/" + '
-        f"filter(app.status.resources, {{{_is_step_expr(step)}}})[0].health.status"
+        f'(len({found}) > 0 ? {found}[0].health.status : "Missing")'
     )
 
 
