@@ -1,4 +1,5 @@
-"""`render` killed at any point leaves the old tree or the new one, never a mix.
+"""`render` killed at any point leaves the old tree or the new one, never a mix (in place,
+per run folder: see also test_incremental_render.py).
 
 Two ways to kill it:
 - in a forked copy of this process, `os._exit` at each step of `write_tree` (after N files,
@@ -246,23 +247,23 @@ def test_two_renders_at_once_leave_one_whole_tree(
 # --------------------------------------------------------------------------- the real command
 
 
-def _command(out: Path) -> list[str]:
+def _command(out: Path, *extra: str) -> list[str]:
     script = Path(sys.executable).with_name("ilab-gitops")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "ilab_gitops.cli"]
     environments = str(ROOT / "environments")
-    return [*command, "render", "runs", "--environments", environments, "--out", str(out)]
+    return [*command, "render", "runs", "--environments", environments, "--out", str(out), *extra]
 
 
-def _render(repo: Path, out: Path) -> None:
+def _render(repo: Path, out: Path, *extra: str) -> None:
     done = subprocess.run(
-        _command(out), check=False, cwd=repo, capture_output=True, text=True, timeout=120
+        _command(out, *extra), check=False, cwd=repo, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
 
 
-def _start(repo: Path, out: Path) -> subprocess.Popen[bytes]:
+def _start(repo: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        _command(out), cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _command(out, *extra), cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
@@ -278,10 +279,54 @@ def _snapshot(out: Path) -> Mapping[str, str]:
     return read_tree(out)
 
 
-def test_render_sigkilled_while_writing_leaves_old_or_new_tree(tmp_path: Path) -> None:
+def _units(files: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Files by run folder (`<environment>/<run>`); each loose index file on its own."""
+    units: dict[str, dict[str, str]] = {}
+    for path, text in files.items():
+        parts = path.split("/", 2)
+        units.setdefault("/".join(parts[:2]) if len(parts) == 3 else path, {})[path] = text
+    return units
+
+
+def _old_or_new_per_run(
+    tree: Mapping[str, str], old: Mapping[str, str], new: Mapping[str, str]
+) -> bool:
+    got, before, after = _units(tree), _units(old), _units(new)
+    return all(
+        got.get(unit, {}) in (before.get(unit, {}), after.get(unit, {}))
+        for unit in set(got) | set(before) | set(after)
+    )
+
+
+def _staged_runs(out: Path) -> int:
+    """How far an in-place update got: its staging folder names each run folder it builds
+    1, 2, 3... (gone once swapped in); the highest seen."""
+    numbers = [
+        int(entry.name)
+        for staging in out.parent.glob(f".{out.name}.new-*")
+        for entry in _entries(staging)
+        if entry.name.isdigit()
+    ]
+    return max(numbers, default=0)
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        return list(entries)
+    return []
+
+
+@pytest.mark.parametrize("mode", ["in-place", "rebuilt"])
+def test_render_sigkilled_while_writing_leaves_each_run_old_or_new(
+    tmp_path: Path, mode: str
+) -> None:
+    """In place, each run folder is swapped on its own: a kill leaves every run old or new
+    (and the tree a mix of both). A tree that cannot be updated in place (here it holds a
+    symbolic link, which `--prune` removes) is rebuilt beside and swapped whole."""
     repo = tmp_path / "repo"
     write_runs(repo / "runs", 40)
     out = tmp_path / "rendered"
+    prune = ["--prune"] if mode == "rebuilt" else []
     _render(repo, out)
     old = _snapshot(out)
     for path in sorted((repo / "runs").glob("*.yaml"))[::2]:  # change half the runs
@@ -297,26 +342,38 @@ def test_render_sigkilled_while_writing_leaves_old_or_new_tree(tmp_path: Path) -
 
     expected = tmp_path / "expected"
     shutil.copytree(out, expected)
-    _render(repo, expected)
+    _render(repo, expected, *prune)
     new = _snapshot(expected)
     assert new != old and len(new) > 300
 
     rng = random.Random(20261124)
-    mid_write = 0
-    for target in (1, len(new) // 3, len(new) - 5, None, None):
-        process = _start(repo, out)
+    mid_write = mixed = 0
+    runs = len(_units(new))
+    targets = (1, len(new) // 3, len(new) - 5) if prune else (2, runs // 3, runs // 2)
+    for target in (*targets, None, None):
+        if prune and not (out / "link.yaml").is_symlink():
+            (out / "link.yaml").symlink_to("/etc/hostname")
+        process = _start(repo, out, *prune)
         deadline = time.monotonic() + 30
-        wait_for = target if target is not None else rng.randint(1, len(new))
+        limit = len(new) if prune else runs // 2
+        wait_for = target if target is not None else rng.randint(1, limit)
         staged = 0
         while process.poll() is None and time.monotonic() < deadline:
-            staged = _staged_files(out)
+            staged = _staged_files(out) if prune else _staged_runs(out)
             if staged >= wait_for:
                 break
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-        mid_write += 0 < staged < len(new) and process.returncode == -signal.SIGKILL
-        assert _snapshot(out) in (old, new), f"killed after {staged} staged files"
+        mid_write += staged > 0 and process.returncode == -signal.SIGKILL
+        tree = _snapshot(out)
+        if prune:
+            assert tree in (old, new), f"killed after {staged} staged files"
+        else:
+            assert _old_or_new_per_run(tree, old, new), f"killed after {staged} runs"
+            mixed += tree not in (old, new)
     assert mid_write >= 1, "no kill landed while the staging folder was being written"
-    _render(repo, out)
+    assert prune or mixed >= 1, "no kill landed between two run folders"
+    _render(repo, out, *prune)
     assert _snapshot(out) == new
+    assert not (out / "link.yaml").is_symlink()
     assert leftovers(out) == []

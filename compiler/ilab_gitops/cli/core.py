@@ -20,6 +20,8 @@ from ilab_gitops.load.treescan import escape
 
 if TYPE_CHECKING:
     from ilab_gitops.emit.output import RenderedTree
+    from ilab_gitops.emit.parallel import Pair
+    from ilab_gitops.load.treescan import Walk
 
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
@@ -111,29 +113,32 @@ def _render(
 ) -> int:
     from ilab_gitops.load.workspace import load_workspace
 
-    ws = load_workspace(runs, environments)
+    ws = load_workspace(runs, environments, keep_documents=False)
     report(ws.diagnostics, fmt)
     if not ws.ok:
         return EXIT_INVALID
     if out == "-":
-        from ilab_gitops.emit.render import render_stream
+        from ilab_gitops.emit.render import iter_stream
         from ilab_gitops.manifests import compile_run
 
         loaded = sorted(ws.runs, key=lambda r: r.run.metadata.name)
-        sys.stdout.write(render_stream(compile_run(r.run, r.environment) for r in loaded))
+        for text in iter_stream(compile_run(r.run, r.environment) for r in loaded):
+            sys.stdout.write(text)
         return EXIT_OK
-    from ilab_gitops.emit.output import scan_tree, write_tree
+    from ilab_gitops.emit import incremental
+    from ilab_gitops.emit.output import scan_tree, survey, write_tree
     from ilab_gitops.emit.parallel import render_runs
     from ilab_gitops.emit.render import merge_rendered
 
     root = Path(out)
-    compiled = render_runs([(r.run, r.environment) for r in ws.runs])
+    pairs = [(r.run, r.environment) for r in ws.runs]
     env_names = sorted(ws.environments)
-    tree = scan_tree(root)
     if check:
+        compiled = render_runs(pairs)
         expected = merge_rendered({}, compiled, environments=env_names, prune=True)
-        return _check(runs, out, tree, expected, len(compiled))
-    refused = [r for r in tree.refused if r.path == "." or not prune]
+        return _check(runs, out, scan_tree(root), expected, len(compiled))
+    present = survey(root)
+    refused = [r for r in present.refused if r.path == "." or not prune]
     if refused:
         for entry in refused:
             _say(f"{_shown(out, entry.path)}: not read: {entry.reason}")
@@ -142,12 +147,86 @@ def _render(
             "(--prune removes everything under it that the compiler does not write)"
         )
         return EXIT_INVALID
+    if incremental.supported(root, present):
+        return _update(out, pairs, present, env_names, prune=prune)
+    if not present.files and not present.refused and not present.empty_dirs:
+        return _fresh(out, pairs, env_names)
+    tree = scan_tree(root)
+    compiled = render_runs(pairs)
     files = merge_rendered(tree.files, compiled, environments=env_names, prune=prune)
     if prune:
         for line in _removed(out, tree, files, compiled):
             _say(line)
     write_tree(root, files)
     _say(f"rendered {len(compiled)} run(s) into {escape(root.as_posix())}/")
+    return EXIT_OK
+
+
+def _fresh(out: str, pairs: Sequence[Pair], env_names: list[str]) -> int:
+    """Render into an empty or missing `out`: each chunk of runs is written into the staging
+    folder as it comes, then the whole tree is swapped in."""
+    from ilab_gitops.emit.output import write_tree_stream
+    from ilab_gitops.emit.parallel import iter_render_runs
+    from ilab_gitops.emit.render import merge_rendered, owner_folder
+
+    names: dict[str, dict[str, str]] = {}
+
+    def batches() -> Iterator[dict[str, str | bytes]]:
+        for chunk in iter_render_runs(pairs):
+            batch: dict[str, str | bytes] = {}
+            for folder, files in chunk.items():
+                names[folder] = dict.fromkeys(files, "")
+                batch.update((f"{folder}/{rel}", text) for rel, text in files.items())
+            yield batch
+        merged = merge_rendered({}, names, environments=env_names, prune=True)
+        yield {path: text for path, text in merged.items() if not owner_folder(path)}
+
+    root = Path(out)
+    write_tree_stream(root, batches())
+    _say(f"rendered {len(names)} run(s) into {escape(root.as_posix())}/")
+    return EXIT_OK
+
+
+def _update(
+    out: str, pairs: Sequence[Pair], present: Walk, env_names: list[str], *, prune: bool
+) -> int:
+    """Render into an existing tree in place, run folder by run folder (`emit.incremental`):
+    each chunk of runs is written and dropped as it comes, so memory does not grow with the
+    number of runs."""
+    from ilab_gitops.emit.incremental import Updater
+    from ilab_gitops.emit.output import RenderedTree
+    from ilab_gitops.emit.parallel import iter_render_runs
+    from ilab_gitops.emit.render import INDEX_FILE, merge_rendered, owner_folder
+
+    root = Path(out)
+    names: dict[str, dict[str, str]] = {}
+    with Updater(root, present) as updater:
+        for chunk in iter_render_runs(pairs):
+            for folder, files in chunk.items():
+                updater.put_run(folder, files)
+                names[folder] = dict.fromkeys(files, "")
+        before = dict.fromkeys(present.files, b"")
+        after = merge_rendered(before, names, environments=env_names, prune=prune)
+        for path, text in after.items():
+            if path == INDEX_FILE or (path.count("/") == 1 and path.endswith(f"/{INDEX_FILE}")):
+                assert isinstance(text, str)
+                updater.put_file(path, text)
+        gone = [path for path in present.files if path not in after]
+        if prune:
+            for line in _removed(out, RenderedTree(files=before), after, names):
+                _say(line)
+        kept = {owner_folder(path) for path in after}
+        for folder in sorted({owner_folder(path) for path in gone} - kept - {""}):
+            updater.remove(folder)
+        for path in gone:
+            if owner_folder(path) in kept:
+                updater.remove(path)
+        updater.remove_empty_folders(keep={p.rsplit("/", 1)[0] for p in after if "/" in p})
+        changes = updater.changes
+    _say(
+        f"rendered {len(names)} run(s) into {escape(root.as_posix())}/ "
+        f"({len(changes.written)} written, {changes.unchanged} unchanged)"
+    )
     return EXIT_OK
 
 

@@ -11,14 +11,16 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ilab_gitops.load.treescan import Refused, walk
+from ilab_gitops.load.treescan import Refused, Walk, walk
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -42,21 +44,29 @@ class RenderedTree:
     empty_dirs: list[str] = field(default_factory=list)
 
 
+def survey(root: Path) -> Walk:
+    """The names under `root`, nothing read: refused as `scan_tree` refuses (the root as a
+    link, links, odd names, special and oversized files)."""
+    if os.path.islink(root):
+        return Walk(refused=[Refused(".", "it is a symbolic link (commit the folder itself)")])
+    if not root.is_dir():
+        return Walk()
+    found = walk(root)
+    big = [rel for rel in found.files if found.sizes[rel] > MAX_RENDERED_BYTES]
+    if big:
+        found.files = [rel for rel in found.files if found.sizes[rel] <= MAX_RENDERED_BYTES]
+        found.refused.extend(
+            Refused(rel, f"it is larger than {MAX_RENDERED_BYTES} bytes") for rel in big
+        )
+        found.refused.sort(key=lambda r: r.path)
+    return found
+
+
 def scan_tree(root: Path) -> RenderedTree:
     """The tree under `root` (empty when `root` is missing; refused when it is a link)."""
-    tree = RenderedTree()
-    if os.path.islink(root):
-        tree.refused.append(Refused(".", "it is a symbolic link (commit the folder itself)"))
-        return tree
-    if not root.is_dir():
-        return tree
-    found = walk(root)
-    tree.refused.extend(found.refused)
-    tree.empty_dirs.extend(found.empty_dirs)
+    found = survey(root)
+    tree = RenderedTree(refused=list(found.refused), empty_dirs=list(found.empty_dirs))
     for rel in found.files:
-        if found.sizes[rel] > MAX_RENDERED_BYTES:
-            tree.refused.append(Refused(rel, f"it is larger than {MAX_RENDERED_BYTES} bytes"))
-            continue
         try:
             fd = os.open(root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError as err:  # replaced by a link since the walk, or unreadable
@@ -80,17 +90,45 @@ def read_tree(root: Path) -> dict[str, str]:
     return out
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2); False when unsupported."""
+@functools.cache
+def _renameat2() -> Any:
+    """The C library's `renameat2`, looked up once (`find_library` runs a subprocess)."""
     libc_name = ctypes.util.find_library("c")
     if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+        return None
+    return getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False when unsupported."""
+    renameat2 = _renameat2()
     if renameat2 is None:
         return False
     result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return bool(result == 0)
+
+
+def exchange(a: str | Path, b: str | Path) -> bool:
+    """Atomically swap two paths; False when the system cannot."""
+    return _exchange(Path(a), Path(b))
+
+
+def exchange_supported(folder: Path) -> bool:
+    """Whether two entries in `folder` can be exchanged atomically (tried on two empty folders:
+    the C library and the file system must both support it)."""
+    probe = Path(tempfile.mkdtemp(prefix=".exchange-probe-", dir=folder))
+    try:
+        (probe / "a").mkdir()
+        (probe / "b").mkdir()
+        (probe / "a" / "x").mkdir()
+        return _exchange(probe / "a", probe / "b") and (probe / "b" / "x").is_dir()
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def recover(root: Path) -> None:
+    """Remove leftovers of an earlier, interrupted run (see `_recover`)."""
+    _recover(root)
 
 
 def _recover(root: Path) -> None:
@@ -104,13 +142,16 @@ def _recover(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _write_files(base: Path, files: Mapping[str, str | bytes]) -> None:
-    """Write `files` below the empty directory `base`.
+def _write_files(
+    base: Path, files: Mapping[str, str | bytes], made: set[str] | None = None
+) -> None:
+    """Write `files` below the directory `base` (`made`: the folders below it that exist
+    already, updated; by default none).
 
     Plain `os.open`/`os.write` and one `mkdir` per new directory: for thousands of small
     files, buffered text files and `makedirs(exist_ok=True)` cost several times more.
     """
-    made = {""}
+    made = {""} if made is None else made
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     root = os.fspath(base)
     for rel, text in files.items():
@@ -148,17 +189,25 @@ def locked(root: Path) -> Iterator[None]:
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
     """Replace the directory `root` with exactly `files`, atomically."""
+    write_tree_stream(root, [files])
+
+
+def write_tree_stream(root: Path, batches: Iterable[Mapping[str, str | bytes]]) -> None:
+    """Replace the directory `root` with exactly the files of all `batches` (distinct paths),
+    atomically; each batch is written as it comes, so only one is held in memory."""
     root = root.absolute()
     root.parent.mkdir(parents=True, exist_ok=True)
     with locked(root):
-        _swap_in(root, files)
+        _swap_in(root, batches)
 
 
-def _swap_in(root: Path, files: Mapping[str, str | bytes]) -> None:
+def _swap_in(root: Path, batches: Iterable[Mapping[str, str | bytes]]) -> None:
     _recover(root)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
     try:
-        _write_files(staging, files)
+        made = {""}
+        for files in batches:
+            _write_files(staging, files, made)
         os.chmod(staging, 0o755)
         if not root.exists():
             os.replace(staging, root)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from ilab_gitops.emit.render import render_run, run_folder
@@ -20,6 +20,9 @@ from ilab_gitops.spec.pipeline_run import PipelineRun
 
 #: Below this many runs a worker's start-up costs more than it saves.
 PARALLEL_MIN_RUNS = 64
+#: Runs per chunk handed to a worker and back: large enough that a chunk's pickling and
+#: scheduling cost little next to its rendering, small enough to keep memory flat.
+CHUNK_RUNS = 16
 
 Pair = tuple[PipelineRun, Environment]
 RunFiles = dict[str, dict[str, str]]
@@ -36,9 +39,9 @@ def _render_chunk(pairs: Sequence[Pair]) -> RunFiles:
 _BATCH: list[Sequence[Pair]] = []
 
 
-def _render_share(share: tuple[int, int]) -> RunFiles:
-    start, step = share
-    return _render_chunk(_BATCH[-1][start::step])
+def _render_range(span: tuple[int, int]) -> RunFiles:
+    start, stop = span
+    return _render_chunk(_BATCH[-1][start:stop])
 
 
 def _workers() -> int:
@@ -50,25 +53,33 @@ def _workers() -> int:
 
 
 def render_runs(pairs: Sequence[Pair], *, workers: int | None = None) -> RunFiles:
-    """{`<environment>/<run>`: files of `render_run`} for every (run, environment) pair.
+    """{`<environment>/<run>`: files of `render_run`} for every (run, environment) pair."""
+    result: RunFiles = {}
+    for part in iter_render_runs(pairs, workers=workers):
+        result.update(part)
+    return result
 
-    With `count` processes, share k is every count-th pair from k: the parent renders share
-    0 itself while forked workers render the others, and only rendered text crosses a pipe.
+
+def iter_render_runs(pairs: Sequence[Pair], *, workers: int | None = None) -> Iterator[RunFiles]:
+    """The files of every pair, a chunk of runs at a time, so that the caller can write and
+    drop each chunk: memory holds the specs and a few chunks, not the whole rendered tree.
+
+    Large batches go to `count` forked workers, chunk by chunk in order; only rendered text
+    crosses a pipe. Small ones are rendered here.
     """
     count = workers if workers is not None else _workers()
     if count < 2 or len(pairs) < PARALLEL_MIN_RUNS or "fork" not in _start_methods():
-        return _render_chunk(pairs)
+        for start in range(0, len(pairs), CHUNK_RUNS):
+            yield _render_chunk(pairs[start : start + CHUNK_RUNS])
+        return
     _BATCH.append(pairs)
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=count - 1, mp_context=context) as pool:
-            others = pool.map(_render_share, [(k, count) for k in range(1, count)])
-            result = _render_share((0, count))
-            for part in others:
-                result.update(part)
+        ranges = [(s, min(s + CHUNK_RUNS, len(pairs))) for s in range(0, len(pairs), CHUNK_RUNS)]
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+            yield from pool.map(_render_range, ranges)
     finally:
         _BATCH.pop()
-    return result
 
 
 def _start_methods() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ilab_gitops.emit import yaml_emit
 from ilab_gitops.manifests.model import Manifests
@@ -40,11 +40,14 @@ def render_run(manifests: Manifests) -> dict[str, str]:
 
 def render_stream(all_manifests: Iterable[Manifests]) -> str:
     """All objects of the given runs as one multi-document YAML stream."""
-    docs = []
+    return "".join(iter_stream(all_manifests))
+
+
+def iter_stream(all_manifests: Iterable[Manifests]) -> Iterator[str]:
+    """`render_stream` a run at a time (the concatenation is the same text), so that
+    `render --out -` holds one run's text, not all of them."""
     for manifests in all_manifests:
-        docs.extend(manifests.objects())
-        docs.extend(manifests.flux)
-    return yaml_emit.dump_all(docs)
+        yield yaml_emit.dump_all([*manifests.objects(), *manifests.flux])
 
 
 def run_folder(environment: str, run: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
+from ilab_gitops.load.source_map import SourceMap
 from ilab_gitops.load.sources import MAX_FILE_BYTES, Document, LoadError, parse_yaml
 from ilab_gitops.load.treescan import entry_problem, escape, walk
 from ilab_gitops.load.validation import (
@@ -121,8 +122,20 @@ def read_document(path: Path) -> Document | Diagnostic:
         return err.diagnostic
 
 
-def _check_files(paths: Sequence[Path], ws: Workspace) -> list[tuple[Document, PipelineRun]]:
-    runs: list[tuple[Document, PipelineRun]] = []
+#: A valid run as read: its document, its model, and its problems against its environment
+#: when that was already known (then the document is `_slim`), else None (checked later).
+ReadRun = tuple[Document, PipelineRun, list[Diagnostic] | None]
+
+
+def _slim(document: Document) -> Document:
+    """What a checked run keeps of its document: the path and where its name is (for a
+    duplicate-name message), not its data and full source map (most of a run's memory)."""
+    name = ("metadata", "name")
+    return Document(document.path, None, SourceMap(values={name: document.source_map.locate(name)}))
+
+
+def _check_files(paths: Sequence[Path], ws: Workspace, *, keep: bool) -> list[ReadRun]:
+    runs: list[ReadRun] = []
     for path in paths:
         ws.files += 1
         loaded = read_document(path)
@@ -143,7 +156,12 @@ def _check_files(paths: Sequence[Path], ws: Workspace) -> list[tuple[Document, P
         if isinstance(model, Environment):
             _add_environment(ws, loaded, model)
         elif isinstance(model, PipelineRun):
-            runs.append((loaded, model))
+            known = ws.environments.get(model.spec.environment)
+            if keep or known is None:
+                runs.append((loaded, model, None))
+            else:  # the first definition of a name wins: this is the run's environment
+                problems = check_run_against_environment(loaded, model, known[1])
+                runs.append((_slim(loaded), model, problems))
     return runs
 
 
@@ -177,10 +195,14 @@ def _add_environment(ws: Workspace, document: Document, env: Environment) -> Non
     ws.environments[name] = (document, env)
 
 
-def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Workspace:
+def load_workspace(
+    paths: Sequence[Path], environments_dir: Path | None, *, keep_documents: bool = True
+) -> Workspace:
     """Validate everything under `paths`; resolve each run's environment.
 
     Environments come from the given paths and from `environments_dir` (when it exists).
+    Without `keep_documents`, a valid run keeps only its model (render: memory then grows
+    by a run's model, not by its parsed YAML and source map).
     """
     ws = Workspace()
     files, problems = discover(paths)
@@ -191,7 +213,7 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
         env_files, env_problems = discover([environments_dir])
         files = sorted(set(files) | set(env_files))
         ws.diagnostics.extend(p for p in env_problems if p not in problems)
-    runs = _check_files(files, ws)
+    runs = _check_files(files, ws, keep=keep_documents)
     if len(runs) > MAX_RUNS:
         ws.diagnostics.append(
             Diagnostic(
@@ -205,7 +227,7 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
         )
         return ws
     seen: dict[str, Document] = {}
-    for document, run in runs:
+    for document, run, checked in runs:
         name = run.metadata.name
         if name in seen:
             pos = document.source_map.locate(("metadata", "name"))
@@ -229,7 +251,9 @@ def load_workspace(paths: Sequence[Path], environments_dir: Path | None) -> Work
             ws.diagnostics.append(unknown_environment(document, env_name, ws.environments, where))
             continue
         env = ws.environments[env_name][1]
-        problems = check_run_against_environment(document, run, env)
+        problems = (
+            checked if checked is not None else check_run_against_environment(document, run, env)
+        )
         ws.diagnostics.extend(problems)
         if not any(d.severity == "error" for d in problems):
             ws.runs.append(LoadedRun(document, run, env))

@@ -212,10 +212,17 @@ def test_target_url_falls_back_to_argocd_context(binary: Path) -> None:
 
 
 def test_every_template_field_parses_for_every_step(binary: Path) -> None:
+    """Every step's fields evaluate without error against a run that has it and against one
+    that lacks it (the fixture has no sdg step: its trigger stays off, its key says so)."""
     templates, trigger = _config()
+    application = app("succeeded")
+    prefix = application["metadata"]["name"]
+    names = [r["name"] for r in application["status"]["resources"]]
+    present = [any(n.startswith(f"{prefix}-{s}-") for n in names) for s in ALL_STEP_IDS]
+    assert present.count(False) == 1 and not present[ALL_STEP_IDS.index("sdg")]
     cases = [
         {
-            "vars": {"app": app("succeeded"), "context": {}},
+            "vars": {"app": application, "context": {}},
             "templates": {"message": t["message"], **t["github"]["status"]},
             "exprs": {"when": c["when"], "oncePer": c["oncePer"]},
         }
@@ -223,7 +230,9 @@ def test_every_template_field_parses_for_every_step(binary: Path) -> None:
             (templates[argocd.template_name(s)] for s in ALL_STEP_IDS), trigger, strict=True
         )
     ]
-    for result in gotemplate.evaluate(binary, cases):
+    results = gotemplate.evaluate(binary, cases)
+    for result, has_step in zip(results, present, strict=True):
         assert all("error" not in r for r in result["templates"].values()), result
         assert all("error" not in r for r in result["exprs"].values()), result
-        assert result["exprs"]["when"]["value"] is True
+        assert result["exprs"]["when"]["value"] is has_step
+        assert result["exprs"]["oncePer"]["value"].endswith("/Missing") is not has_step

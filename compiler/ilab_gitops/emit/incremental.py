@@ -1,0 +1,177 @@
+"""Re-render in place: only run folders whose files change are rewritten, each swapped atomically.
+
+The render-on-merge job re-renders a whole runs repo after a merge that usually changed one
+run. Rebuilding and swapping the whole tree recreates every file and folder, which on a
+journal-less ext4 disk costs more than compiling. Here each run folder is compared with what
+the compiler writes; a folder that differs is built beside the tree (unchanged files are hard
+links to the old ones, so they keep their inode and mtime) and exchanged with the old folder in
+one `renameat2(RENAME_EXCHANGE)`. Killed at any point, every run folder is its old or its new
+version, and leftovers sit in `.<root>.new-*` beside the tree, where the next run removes them.
+Loose files (the kustomization indexes) are replaced with `os.replace`, after the run folders
+they list exist and before the run folders they drop are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ilab_gitops.emit import output
+from ilab_gitops.emit.render import owner_folder
+from ilab_gitops.load.treescan import Walk
+
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass
+class Changes:
+    """What an update did, for the summary line and the tests."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+def supported(root: Path, present: Walk) -> bool:
+    """Whether `root` can be updated in place: an existing folder (not a link) holding only
+    regular files with plain names, on a system with `renameat2`. Otherwise the whole tree is
+    rebuilt and swapped (`output.write_tree`), which also clears anything refused."""
+    if os.path.islink(root) or not root.is_dir() or present.refused:
+        return False
+    return output.exchange_supported(root.parent)
+
+
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, _FLAGS, 0o644)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
+
+
+def _read(path: str, limit: int) -> bytes | None:
+    try:
+        fd = os.open(path, _READ)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(limit + 1)
+
+
+class Updater:
+    """One in-place update of `root`; use as a context manager (holds the write lock, removes
+    its staging folder at the end, whatever happens)."""
+
+    def __init__(self, root: Path, present: Walk) -> None:
+        self.root = root.absolute()
+        self.present = present
+        self.changes = Changes()
+        self._by_folder: dict[str, list[str]] = {}
+        for path in present.files:
+            self._by_folder.setdefault(owner_folder(path), []).append(path)
+        self._stage = ""
+        self._count = 0
+        self._lock: contextlib.ExitStack | None = None
+
+    def __enter__(self) -> Updater:
+        stack = contextlib.ExitStack()
+        stack.enter_context(output.locked(self.root))
+        self._lock = stack
+        output.recover(self.root)
+        prefix = f".{self.root.name}.new-"
+        self._stage = tempfile.mkdtemp(prefix=prefix, dir=self.root.parent)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            shutil.rmtree(self._stage, ignore_errors=True)
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+
+    def _staged(self) -> str:
+        self._count += 1
+        return os.path.join(self._stage, str(self._count))
+
+    def put_run(self, folder: str, files: Mapping[str, str]) -> None:
+        """Make `root/folder` hold exactly `files` (paths relative to the folder)."""
+        target = os.path.join(self.root, folder)
+        old = {p[len(folder) + 1 :] for p in self._by_folder.get(folder, ())}
+        same: set[str] = set()
+        encoded = {rel: text.encode("utf-8") for rel, text in files.items()}
+        for rel, data in encoded.items():
+            if (
+                rel in old
+                and self.present.sizes.get(f"{folder}/{rel}") == len(data)
+                and _read(os.path.join(target, rel), len(data)) == data
+            ):
+                same.add(rel)
+        if old == same and len(same) == len(encoded):
+            self.changes.unchanged += 1
+            return
+        staged = self._staged()
+        made = {""}
+        os.mkdir(staged, 0o755)
+        for rel, data in sorted(encoded.items()):
+            sub = rel.rpartition("/")[0]
+            if sub not in made:
+                parts = sub.split("/")
+                for depth in range(1, len(parts) + 1):
+                    name = "/".join(parts[:depth])
+                    if name not in made:
+                        os.mkdir(os.path.join(staged, name), 0o755)
+                        made.add(name)
+            if rel in same:
+                os.link(os.path.join(target, rel), os.path.join(staged, rel))
+            else:
+                _write(os.path.join(staged, rel), data)
+        if folder in self._by_folder or os.path.isdir(target):
+            if not output.exchange(staged, target):
+                raise OSError(f"could not exchange {target} with its new version")
+            shutil.rmtree(staged)  # now the old folder
+        else:
+            os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+            os.rename(staged, target)
+        self.changes.written.append(folder)
+
+    def put_file(self, path: str, text: str) -> None:
+        """Replace one loose file (an index) when its content differs."""
+        data = text.encode("utf-8")
+        target = os.path.join(self.root, path)
+        if self.present.sizes.get(path) == len(data) and _read(target, len(data)) == data:
+            return
+        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+        staged = self._staged()
+        _write(staged, data)
+        os.replace(staged, target)
+
+    def remove(self, path: str) -> None:
+        """Remove a run folder (moved out in one rename, then deleted) or a loose file."""
+        target = os.path.join(self.root, path)
+        if os.path.isdir(target) and not os.path.islink(target):
+            staged = self._staged()
+            os.rename(target, staged)
+            shutil.rmtree(staged)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+        self.changes.removed.append(path)
+
+    def remove_empty_folders(self, keep: set[str]) -> None:
+        """Drop environment folders left empty (not those in `keep`), and empty folders the
+        walk found, deepest first."""
+        candidates = set(self.present.empty_dirs)
+        candidates.update(p.split("/", 1)[0] for p in self.present.files if "/" in p)
+        for folder in sorted(candidates, key=lambda p: (-p.count("/"), p)):
+            if folder in keep:
+                continue
+            with contextlib.suppress(OSError):  # not empty: it still holds something
+                os.rmdir(os.path.join(self.root, folder))
