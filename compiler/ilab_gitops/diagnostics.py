@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ilab_gitops import ghtext
-
 Severity = Literal["error", "warning"]
 Format = Literal["text", "github", "json"]
 
@@ -33,10 +31,14 @@ class Diagnostic:
 
     def as_text(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"
+        from ilab_gitops import ghtext  # here: a valid file prints no diagnostic
+
         field = f" {self.field}:" if self.field else ""
         return ghtext.line(f"{where}: {self.severity}[{self.code}]{field} {self.message}")
 
     def as_github(self) -> str:
+        from ilab_gitops import ghtext
+
         title = f"{self.code} {self.field}".strip()
         return ghtext.annotation(
             self.severity,

@@ -16,16 +16,32 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from ilab_gitops.diagnostics import Diagnostic, Severity
-from ilab_gitops.load.messages import diagnose, field_path, got, located, lookup, show, suggest
 from ilab_gitops.load.sources import Document, PathKey, quote
 from ilab_gitops.spec import capacity, environment
 from ilab_gitops.spec.credentials import find_credentials
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
+
+if TYPE_CHECKING:
+    from ilab_gitops.load import messages
+else:
+
+    class _Messages:
+        """`load.messages`, imported when the first problem is worded: a valid file never
+        needs it (and its difflib), which keeps a one-spec `validate` starting fast."""
+
+        def __getattr__(self, name: str) -> object:
+            from ilab_gitops.load import messages as loaded
+
+            globals()["messages"] = loaded
+            return getattr(loaded, name)
+
+    messages = _Messages()
 
 SpecModel = PipelineRun | Environment
 _KINDS: dict[str, type[PipelineRun] | type[Environment]] = {
@@ -56,7 +72,7 @@ def credential_diagnostics(
                 pos.line,
                 pos.column,
                 "inline-credential",
-                field_path(path),
+                messages.field_path(path),
                 f"looks like {what}; specs must reference a Secret instead of holding values",
             )
         )
@@ -73,7 +89,7 @@ def _environment_rules(document: Document, env: Environment) -> list[Diagnostic]
     out: list[Diagnostic] = []
     if spec.gpu.perNode and spec.resources.evalGpus > spec.gpu.perNode:
         out.append(
-            located(
+            messages.located(
                 document,
                 ("spec", "resources", "evalGpus"),
                 "invalid-combination",
@@ -87,7 +103,7 @@ def _environment_rules(document: Document, env: Environment) -> list[Diagnostic]
     ) and not spec.allowSystemNamespace:
         owner = "the GitOps engine" if engine_namespace else "Kubernetes or a cluster add-on"
         out.append(
-            located(
+            messages.located(
                 document,
                 ("spec", "namespace"),
                 "system-namespace",
@@ -100,7 +116,7 @@ def _environment_rules(document: Document, env: Environment) -> list[Diagnostic]
         for index, toleration in enumerate(spec.tolerations):
             if toleration.operator == "Exists" and toleration.key is None:
                 out.append(
-                    located(
+                    messages.located(
                         document,
                         ("spec", "tolerations", index),
                         "tolerates-everything",
@@ -121,32 +137,32 @@ def check_document(document: Document) -> tuple[SpecModel | None, list[Diagnosti
     model = _KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         if "kind" not in document.data:
-            problem = located(
+            problem = messages.located(
                 document,
                 ("kind",),
                 "missing-field",
                 'missing required field "kind" (PipelineRun or Environment)',
             )
         elif isinstance(kind, str):
-            problem = located(
+            problem = messages.located(
                 document,
                 ("kind",),
                 "unknown-kind",
-                f"unknown kind {show(kind)}; expected PipelineRun or Environment"
-                + suggest(kind, _KINDS),
+                f"unknown kind {messages.show(kind)}; expected PipelineRun or Environment"
+                + messages.suggest(kind, _KINDS),
             )
         else:
-            problem = located(
+            problem = messages.located(
                 document,
                 ("kind",),
                 "wrong-type",
-                f"expected PipelineRun or Environment, {got(kind)}",
+                f"expected PipelineRun or Environment, {messages.got(kind)}",
             )
         return None, [*diagnostics, problem]
     try:
         parsed = model.model_validate(document.data)
     except ValidationError as err:
-        return None, diagnostics + diagnose(document, model, err, secret_paths)
+        return None, diagnostics + messages.diagnose(document, model, err, secret_paths)
     if isinstance(parsed, Environment):
         diagnostics += _environment_rules(document, parsed)
     return (parsed if not diagnostics else None), diagnostics
@@ -158,12 +174,12 @@ def unknown_environment(
     """The error for a run naming an environment that `searched` does not define."""
     names = sorted(known)
     listed = ", ".join(names) if names else "none found"
-    return located(
+    return messages.located(
         document,
         ("spec", "environment"),
         "unknown-environment",
         f"environment {quote(name)} not found in {searched} (known: {listed})"
-        + suggest(name, names),
+        + messages.suggest(name, names),
     )
 
 
@@ -174,7 +190,7 @@ def check_run_against_environment(
     out: list[Diagnostic] = []
 
     def add(path: PathKey, message: str) -> None:
-        out.append(located(document, path, "invalid-combination", message))
+        out.append(messages.located(document, path, "invalid-combination", message))
 
     training = run.spec.training
     env = environment.spec
@@ -235,7 +251,7 @@ def _disk_estimate(
         )
         severity = "warning"
     path: PathKey = ("spec", "training", "checkpoints", "fullState")
-    if not lookup(document.data, path)[0]:
+    if not messages.lookup(document.data, path)[0]:
         path = ("spec", "training", "modelParameters")
-    diagnostic = located(document, path, "disk-estimate", message)
+    diagnostic = messages.located(document, path, "disk-estimate", message)
     return [dataclasses.replace(diagnostic, severity=severity)]
