@@ -113,6 +113,18 @@ def _render(
 ) -> int:
     from ilab_gitops.load.workspace import load_workspace
 
+    if out != "-" and not check:
+        from ilab_gitops.emit import fresh
+        from ilab_gitops.emit.parallel import worker_count
+
+        if fresh.eligible(Path(out)):
+            result = fresh.render(runs, environments, Path(out), worker_count())
+            if result is not None:
+                report(result.diagnostics, fmt)
+                if not result.ok:
+                    return EXIT_INVALID
+                _say(f"rendered {result.runs} run(s) into {escape(Path(out).as_posix())}/")
+                return EXIT_OK
     ws = load_workspace(runs, environments, keep_documents=False)
     report(ws.diagnostics, fmt)
     if not ws.ok:

@@ -142,9 +142,7 @@ def _recover(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _write_files(
-    base: Path, files: Mapping[str, str | bytes], made: set[str] | None = None
-) -> None:
+def write_files(base: Path, files: Mapping[str, str | bytes], made: set[str] | None = None) -> None:
     """Write `files` below the directory `base` (`made`: the folders below it that exist
     already, updated; by default none).
 
@@ -207,7 +205,7 @@ def _swap_in(root: Path, batches: Iterable[Mapping[str, str | bytes]]) -> None:
     try:
         made = {""}
         for files in batches:
-            _write_files(staging, files, made)
+            write_files(staging, files, made)
         os.chmod(staging, 0o755)
         if not root.exists():
             os.replace(staging, root)

@@ -44,6 +44,11 @@ def _render_range(span: tuple[int, int]) -> RunFiles:
     return _render_chunk(_BATCH[-1][start:stop])
 
 
+def worker_count() -> int:
+    """Processes worth using: the cores this process may run on, at most 8."""
+    return _workers()
+
+
 def _workers() -> int:
     try:
         available = len(os.sched_getaffinity(0))

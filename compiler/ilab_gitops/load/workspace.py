@@ -47,6 +47,8 @@ class Workspace:
     #: Runs with errors of their own, and the environment each names: an unknown one is
     #: reported with those errors (all problems of a file at once), not after they are fixed.
     invalid_runs: list[tuple[Document, str]] = field(default_factory=list)
+    #: Files read whose kind is Environment, valid or not.
+    environment_documents: int = 0
 
     @property
     def ok(self) -> bool:
@@ -134,7 +136,8 @@ def _slim(document: Document) -> Document:
     return Document(document.path, None, SourceMap(values={name: document.source_map.locate(name)}))
 
 
-def _check_files(paths: Sequence[Path], ws: Workspace, *, keep: bool) -> list[ReadRun]:
+def check_files(paths: Sequence[Path], ws: Workspace, *, keep: bool) -> list[ReadRun]:
+    """Read and check each file on its own; environments go into `ws` as they come."""
     runs: list[ReadRun] = []
     for path in paths:
         ws.files += 1
@@ -144,6 +147,7 @@ def _check_files(paths: Sequence[Path], ws: Workspace, *, keep: bool) -> list[Re
             continue
         model, diagnostics = check_document(loaded)
         ws.diagnostics.extend(diagnostics)
+        ws.environment_documents += loaded.data.get("kind") == "Environment"
         if model is None and loaded.data.get("kind") == "Environment":
             metadata = loaded.data.get("metadata")
             name = metadata.get("name") if isinstance(metadata, dict) else None
@@ -195,40 +199,45 @@ def _add_environment(ws: Workspace, document: Document, env: Environment) -> Non
     ws.environments[name] = (document, env)
 
 
-def load_workspace(
-    paths: Sequence[Path], environments_dir: Path | None, *, keep_documents: bool = True
-) -> Workspace:
-    """Validate everything under `paths`; resolve each run's environment.
-
-    Environments come from the given paths and from `environments_dir` (when it exists).
-    Without `keep_documents`, a valid run keeps only its model (render: memory then grows
-    by a run's model, not by its parsed YAML and source map).
-    """
-    ws = Workspace()
+def find_files(
+    ws: Workspace, paths: Sequence[Path], environments_dir: Path | None
+) -> tuple[list[Path], list[Path]]:
+    """Every YAML file to read, sorted, and those found in `environments_dir`; what cannot
+    be read becomes a diagnostic in `ws`."""
     files, problems = discover(paths)
     ws.diagnostics.extend(problems)
+    env_files: list[Path] = []
     if environments_dir is not None and (
         environments_dir.is_dir() or environments_dir.is_symlink()
     ):
         env_files, env_problems = discover([environments_dir])
         files = sorted(set(files) | set(env_files))
         ws.diagnostics.extend(p for p in env_problems if p not in problems)
-    runs = _check_files(files, ws, keep=keep_documents)
-    if len(runs) > MAX_RUNS:
-        ws.diagnostics.append(
-            Diagnostic(
-                display_path(paths[0]),
-                1,
-                1,
-                "too-many-runs",
-                "",
-                f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}",
-            )
-        )
-        return ws
+    return files, env_files
+
+
+@dataclass(frozen=True)
+class RunRead:
+    """A valid run as read from its file, before the checks across files."""
+
+    document: Document  # the whole document, or `_slim` once `checked`
+    name: str
+    environment: str
+    #: Its problems against its environment, when that was known as it was read.
+    checked: list[Diagnostic] | None
+    run: PipelineRun | None  # None where the run was compiled elsewhere (emit.fresh)
+
+
+def resolve_runs(
+    ws: Workspace, reads: Sequence[RunRead], environments_dir: Path | None
+) -> list[RunRead]:
+    """The checks across files, in file order: duplicate names, unknown or invalid
+    environments, each run against its environment; the runs that pass."""
+    accepted: list[RunRead] = []
     seen: dict[str, Document] = {}
-    for document, run, checked in runs:
-        name = run.metadata.name
+    where = display_path(environments_dir) if environments_dir else "the given paths"
+    for read in reads:
+        document, name, env_name = read.document, read.name, read.environment
         if name in seen:
             pos = document.source_map.locate(("metadata", "name"))
             ws.diagnostics.append(
@@ -243,23 +252,55 @@ def load_workspace(
             )
             continue
         seen[name] = document
-        env_name = run.spec.environment
         if env_name in ws.invalid_environments and env_name not in ws.environments:
             continue  # its own errors are reported; the run is checked once it is fixed
         if env_name not in ws.environments:
-            where = display_path(environments_dir) if environments_dir else "the given paths"
             ws.diagnostics.append(unknown_environment(document, env_name, ws.environments, where))
             continue
-        env = ws.environments[env_name][1]
-        problems = (
-            checked if checked is not None else check_run_against_environment(document, run, env)
-        )
+        problems = read.checked
+        if problems is None:
+            assert read.run is not None
+            env = ws.environments[env_name][1]
+            problems = check_run_against_environment(document, read.run, env)
         ws.diagnostics.extend(problems)
         if not any(d.severity == "error" for d in problems):
-            ws.runs.append(LoadedRun(document, run, env))
-    where = display_path(environments_dir) if environments_dir else "the given paths"
+            accepted.append(read)
     for document, env_name in ws.invalid_runs:
         if env_name not in ws.environments and env_name not in ws.invalid_environments:
             ws.diagnostics.append(unknown_environment(document, env_name, ws.environments, where))
+    return accepted
+
+
+def load_workspace(
+    paths: Sequence[Path], environments_dir: Path | None, *, keep_documents: bool = True
+) -> Workspace:
+    """Validate everything under `paths`; resolve each run's environment.
+
+    Environments come from the given paths and from `environments_dir` (when it exists).
+    Without `keep_documents`, a valid run keeps only its model (render: memory then grows
+    by a run's model, not by its parsed YAML and source map).
+    """
+    ws = Workspace()
+    files, _ = find_files(ws, paths, environments_dir)
+    runs = check_files(files, ws, keep=keep_documents)
+    if len(runs) > MAX_RUNS:
+        ws.diagnostics.append(
+            Diagnostic(
+                display_path(paths[0]),
+                1,
+                1,
+                "too-many-runs",
+                "",
+                f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}",
+            )
+        )
+        return ws
+    reads = [
+        RunRead(doc, run.metadata.name, run.spec.environment, checked, run)
+        for doc, run, checked in runs
+    ]
+    for read in resolve_runs(ws, reads, environments_dir):
+        assert read.run is not None
+        ws.runs.append(LoadedRun(read.document, read.run, ws.environments[read.environment][1]))
     ws.diagnostics = sort_diagnostics(ws.diagnostics)
     return ws

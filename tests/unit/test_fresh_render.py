@@ -1,0 +1,158 @@
+"""A first render of a large batch runs in forked workers (`emit.fresh`); its result, its
+diagnostics and its exit code are exactly those of the serial path, for valid and invalid
+batches alike, and nothing is written when anything is wrong."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ilab_gitops.cli import core
+from ilab_gitops.emit import fresh, parallel
+from ilab_gitops.emit.output import read_tree
+from tests.security.pods import ROOT
+from tests.security.specs import write_runs
+
+pytestmark = pytest.mark.skipif(
+    "fork" not in parallel._start_methods(), reason="needs the fork start method"
+)
+COUNT = parallel.PARALLEL_MIN_RUNS + 6
+
+
+def edit(path: Path, change: Callable[[dict[str, object]], None]) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+def rename(name: str) -> Callable[[dict[str, object]], None]:
+    def change(data: dict[str, object]) -> None:
+        data["metadata"] = {"name": name}
+
+    return change
+
+
+def set_spec(key: str, value: object) -> Callable[[dict[str, object]], None]:
+    def change(data: dict[str, object]) -> None:
+        spec = data["spec"]
+        assert isinstance(spec, dict)
+        spec[key] = value
+
+    return change
+
+
+def no_change(runs: Path, envs: Path) -> None:
+    pass
+
+
+def duplicate(runs: Path, envs: Path) -> None:
+    edit(runs / "zq-run-0007.yaml", rename("zq-run-0003"))
+
+
+def duplicate_in_another_environment(runs: Path, envs: Path) -> None:
+    edit(runs / "zq-run-0008.yaml", set_spec("environment", "multi-node-gpu"))
+    edit(runs / "zq-run-0008.yaml", rename("zq-run-0009"))
+
+
+def unknown_environment(runs: Path, envs: Path) -> None:
+    edit(runs / "zq-run-0011.yaml", set_spec("environment", "kind-devv"))
+
+
+def invalid_run_with_unknown_environment(runs: Path, envs: Path) -> None:
+    edit(runs / "zq-run-0012.yaml", set_spec("environment", "nowhere"))
+    edit(runs / "zq-run-0012.yaml", set_spec("attempt", "one"))
+
+
+def invalid_environment(runs: Path, envs: Path) -> None:
+    path = envs / "kind-dev.yaml"
+    path.write_text(path.read_text().replace("namespace:", "namespace: kube-system\n  x:", 1))
+
+
+def broken_yaml(runs: Path, envs: Path) -> None:
+    (runs / "zq-run-0020.yaml").write_text("spec: [\n")
+
+
+def environment_among_runs(runs: Path, envs: Path) -> None:
+    shutil.copy(envs / "kind-dev.yaml", runs / "aa-environment.yaml")
+
+
+def changed_attempt(runs: Path, envs: Path) -> None:
+    edit(runs / "zq-run-0030.yaml", set_spec("attempt", 2))
+
+
+CASES = [
+    no_change,
+    duplicate,
+    duplicate_in_another_environment,
+    unknown_environment,
+    invalid_run_with_unknown_environment,
+    invalid_environment,
+    broken_yaml,
+    environment_among_runs,
+    changed_attempt,
+]
+
+
+def _render(repo: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+    )
+    return code, capsys.readouterr().err.replace(str(out), "OUT")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__)
+def test_parallel_first_render_equals_serial(
+    tmp_path: Path,
+    case: Callable[[Path, Path], None],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", COUNT)
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    case(repo / "runs", repo / "environments")
+    monkeypatch.chdir(repo)
+    used: list[fresh.Result | None] = []
+    real = fresh.render
+
+    def spy(*args: object, **kwargs: object) -> fresh.Result | None:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        used.append(result)
+        return result
+
+    monkeypatch.setattr(fresh, "render", spy)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 3)
+    code, err = _render(repo, tmp_path / "parallel", capsys)
+    assert len(used) == 1
+    assert (used[0] is None) == (case is environment_among_runs)
+    monkeypatch.setattr(fresh, "eligible", lambda root: False)
+    serial_code, serial_err = _render(repo, tmp_path / "serial", capsys)
+    assert (code, err) == (serial_code, serial_err)
+    if code == core.EXIT_OK:
+        assert read_tree(tmp_path / "parallel") == read_tree(tmp_path / "serial")
+        assert len(read_tree(tmp_path / "parallel")) > COUNT * 7
+    else:
+        assert code == core.EXIT_INVALID and "error[" in err
+        assert not (tmp_path / "parallel").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) in (
+        ["parallel", "repo", "serial"],
+        ["repo"],
+    )
+
+
+def test_small_batches_and_existing_trees_take_the_serial_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", 3)
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    monkeypatch.chdir(repo)
+    assert fresh.render([repo / "runs"], repo / "environments", tmp_path / "out", 4) is None
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "existing").mkdir()
+    assert not fresh.eligible(tmp_path / "existing")
+    assert fresh.eligible(tmp_path / "missing")
