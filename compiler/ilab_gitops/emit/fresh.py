@@ -129,6 +129,8 @@ def render(
     root = root.absolute()
     with output.locked(root):
         output.recover(root)
+        if os.path.lexists(root):  # another render made it meanwhile: update it serially
+            return None
         staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
         try:
             for name in ws.environments:
