@@ -19,6 +19,7 @@ from ilab_gitops.diagnostics import Diagnostic, Format, format_diagnostics
 from ilab_gitops.load.treescan import escape
 
 if TYPE_CHECKING:
+    from ilab_gitops.emit.incremental import Updater
     from ilab_gitops.emit.output import RenderedTree
     from ilab_gitops.emit.parallel import Pair
     from ilab_gitops.load.treescan import Walk
@@ -114,17 +115,9 @@ def _render(
     from ilab_gitops.load.workspace import load_workspace
 
     if out != "-" and not check:
-        from ilab_gitops.emit import fresh
-        from ilab_gitops.emit.parallel import worker_count
-
-        if fresh.eligible(Path(out)):
-            result = fresh.render(runs, environments, Path(out), worker_count())
-            if result is not None:
-                report(result.diagnostics, fmt)
-                if not result.ok:
-                    return EXIT_INVALID
-                _say(f"rendered {result.runs} run(s) into {escape(Path(out).as_posix())}/")
-                return EXIT_OK
+        done = _render_batch(runs, environments, Path(out), prune=prune, fmt=fmt)
+        if done is not None:
+            return done
     ws = load_workspace(runs, environments, keep_documents=False)
     report(ws.diagnostics, fmt)
     if not ws.ok:
@@ -199,6 +192,42 @@ def _fresh(out: str, pairs: Sequence[Pair], env_names: list[str]) -> int:
     return EXIT_OK
 
 
+def _render_batch(
+    runs: Sequence[Path], environments: Path, root: Path, *, prune: bool, fmt: FormatChoice
+) -> int | None:
+    """A large render on every core (`emit.batch`), first or in place; None when it does not
+    apply (few runs, a tree that needs rebuilding or refusing, an environment among the runs),
+    and the serial path decides."""
+    from ilab_gitops.emit import batch, incremental
+    from ilab_gitops.emit.output import survey
+    from ilab_gitops.emit.parallel import worker_count
+
+    workers = worker_count()
+    if batch.eligible(root):
+        result = batch.render(runs, environments, root, workers)
+    else:
+        present = survey(root)
+        if not incremental.supported(root, present):
+            return None
+
+        def finish(
+            updater: Updater, names: dict[str, dict[str, str]], envs: list[str]
+        ) -> list[str]:
+            return finish_update(str(root), updater, names, present, envs, prune=prune)
+
+        result = batch.update(runs, environments, root, present, workers=workers, finish=finish)
+    if result is None:
+        return None
+    report(result.diagnostics, fmt)
+    if not result.ok:
+        return EXIT_INVALID
+    for line in result.lines:  # in place: what was removed, then the summary
+        _say(line)
+    if not result.lines:
+        _say(f"rendered {result.runs} run(s) into {escape(root.as_posix())}/")
+    return EXIT_OK
+
+
 def _update(
     out: str, pairs: Sequence[Pair], present: Walk, env_names: list[str], *, prune: bool
 ) -> int:
@@ -206,40 +235,55 @@ def _update(
     each chunk of runs is written and dropped as it comes, so memory does not grow with the
     number of runs."""
     from ilab_gitops.emit.incremental import Updater
-    from ilab_gitops.emit.output import RenderedTree
     from ilab_gitops.emit.parallel import iter_render_runs
-    from ilab_gitops.emit.render import INDEX_FILE, merge_rendered, owner_folder
 
-    root = Path(out)
     names: dict[str, dict[str, str]] = {}
-    with Updater(root, present) as updater:
+    with Updater(Path(out), present) as updater:
         for chunk in iter_render_runs(pairs):
             for folder, files in chunk.items():
                 updater.put_run(folder, files)
                 names[folder] = dict.fromkeys(files, "")
-        before = dict.fromkeys(present.files, b"")
-        after = merge_rendered(before, names, environments=env_names, prune=prune)
-        for path, text in after.items():
-            if path == INDEX_FILE or (path.count("/") == 1 and path.endswith(f"/{INDEX_FILE}")):
-                assert isinstance(text, str)
-                updater.put_file(path, text)
-        gone = [path for path in present.files if path not in after]
-        if prune:
-            for line in _removed(out, RenderedTree(files=before), after, names):
-                _say(line)
-        kept = {owner_folder(path) for path in after}
-        for folder in sorted({owner_folder(path) for path in gone} - kept - {""}):
-            updater.remove(folder)
-        for path in gone:
-            if owner_folder(path) in kept:
-                updater.remove(path)
-        updater.remove_empty_folders(keep={p.rsplit("/", 1)[0] for p in after if "/" in p})
-        changes = updater.changes
-    _say(
-        f"rendered {len(names)} run(s) into {escape(root.as_posix())}/ "
+        lines = finish_update(out, updater, names, present, env_names, prune=prune)
+    for line in lines:
+        _say(line)
+    return EXIT_OK
+
+
+def finish_update(
+    out: str,
+    updater: Updater,
+    names: dict[str, dict[str, str]],
+    present: Walk,
+    env_names: list[str],
+    *,
+    prune: bool,
+) -> list[str]:
+    """After the run folders of an in-place update: the indexes, then (pruning) what no spec
+    renders any more; the lines to print, the summary last."""
+    from ilab_gitops.emit.output import RenderedTree
+    from ilab_gitops.emit.render import INDEX_FILE, merge_rendered, owner_folder
+
+    before = dict.fromkeys(present.files, b"")
+    after = merge_rendered(before, names, environments=env_names, prune=prune)
+    for path, text in after.items():
+        if path == INDEX_FILE or (path.count("/") == 1 and path.endswith(f"/{INDEX_FILE}")):
+            assert isinstance(text, str)
+            updater.put_file(path, text)
+    gone = [path for path in present.files if path not in after]
+    lines = _removed(out, RenderedTree(files=before), after, names) if prune else []
+    kept = {owner_folder(path) for path in after}
+    for folder in sorted({owner_folder(path) for path in gone} - kept - {""}):
+        updater.remove(folder)
+    for path in gone:
+        if owner_folder(path) in kept:
+            updater.remove(path)
+    updater.remove_empty_folders(keep={p.rsplit("/", 1)[0] for p in after if "/" in p})
+    changes = updater.changes
+    lines.append(
+        f"rendered {len(names)} run(s) into {escape(Path(out).as_posix())}/ "
         f"({len(changes.written)} written, {changes.unchanged} unchanged)"
     )
-    return EXIT_OK
+    return lines
 
 
 def _shown(out: str, path: str) -> str:

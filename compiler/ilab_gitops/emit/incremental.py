@@ -103,6 +103,20 @@ class Updater:
 
     def put_run(self, folder: str, files: Mapping[str, str]) -> None:
         """Make `root/folder` hold exactly `files` (paths relative to the folder)."""
+        staged = self._staged()
+        if self.stage_run(folder, files, staged):
+            self.commit_run(folder, staged)
+        else:
+            self.changes.unchanged += 1
+
+    def staging_path(self, name: str) -> str:
+        """A path in the staging folder for a worker's run folder (`name` unique to it)."""
+        return os.path.join(self._stage, name)
+
+    def stage_run(self, folder: str, files: Mapping[str, str], staged: str) -> bool:
+        """Build the new `folder` at `staged` unless the tree holds exactly `files` there
+        already (False: nothing to do). Unchanged files are hard links to the old ones.
+        Safe in forked workers: it reads the tree and writes only below `staged`."""
         target = os.path.join(self.root, folder)
         old = {p[len(folder) + 1 :] for p in self._by_folder.get(folder, ())}
         same: set[str] = set()
@@ -115,9 +129,7 @@ class Updater:
             ):
                 same.add(rel)
         if old == same and len(same) == len(encoded):
-            self.changes.unchanged += 1
-            return
-        staged = self._staged()
+            return False
         made = {""}
         os.mkdir(staged, 0o755)
         for rel, data in sorted(encoded.items()):
@@ -133,6 +145,11 @@ class Updater:
                 os.link(os.path.join(target, rel), os.path.join(staged, rel))
             else:
                 _write(os.path.join(staged, rel), data)
+        return True
+
+    def commit_run(self, folder: str, staged: str) -> None:
+        """Swap the folder built by `stage_run` into place, in one exchange or rename."""
+        target = os.path.join(self.root, folder)
         if folder in self._by_folder or os.path.isdir(target):
             if not output.exchange(staged, target):
                 raise OSError(f"could not exchange {target} with its new version")

@@ -225,7 +225,7 @@ class RunRead:
     environment: str
     #: Its problems against its environment, when that was known as it was read.
     checked: list[Diagnostic] | None
-    run: PipelineRun | None  # None where the run was compiled elsewhere (emit.fresh)
+    run: PipelineRun | None  # None where the run was compiled elsewhere (emit.batch)
 
 
 def resolve_runs(

@@ -1,4 +1,4 @@
-"""A first render of a large batch runs in forked workers (`emit.fresh`); its result, its
+"""A large render runs in forked workers (`emit.batch`), first or in place; its result, its
 diagnostics and its exit code are exactly those of the serial path, for valid and invalid
 batches alike, and nothing is written when anything is wrong."""
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ilab_gitops.cli import core
-from ilab_gitops.emit import fresh, parallel
+from ilab_gitops.emit import batch, parallel
 from ilab_gitops.emit.output import read_tree
 from tests.security.pods import ROOT
 from tests.security.specs import write_runs
@@ -97,11 +97,39 @@ CASES = [
 ]
 
 
-def _render(repo: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def _render(
+    repo: Path, out: Path, capsys: pytest.CaptureFixture[str], *, prune: bool = False
+) -> tuple[int, str]:
     code = core.render(
-        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=prune, fmt="text"
     )
     return code, capsys.readouterr().err.replace(str(out), "OUT")
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", COUNT)
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    return repo
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[batch.Result | None]:
+    """Record what `batch.<name>` returned (None: it left the work to the serial path)."""
+    used: list[batch.Result | None] = []
+    real = getattr(batch, name)
+
+    def spy(*args: object, **kwargs: object) -> batch.Result | None:
+        result: batch.Result | None = real(*args, **kwargs)
+        used.append(result)
+        return result
+
+    monkeypatch.setattr(batch, name, spy)
+    return used
+
+
+def _workers(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """3 workers: the batch path; 1: the serial path (`batch` declines below 2)."""
+    monkeypatch.setattr(parallel, "worker_count", lambda: count)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__)
@@ -111,25 +139,15 @@ def test_parallel_first_render_equals_serial(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    repo = tmp_path / "repo"
-    write_runs(repo / "runs", COUNT)
-    shutil.copytree(ROOT / "environments", repo / "environments")
+    repo = _repo(tmp_path)
     case(repo / "runs", repo / "environments")
     monkeypatch.chdir(repo)
-    used: list[fresh.Result | None] = []
-    real = fresh.render
-
-    def spy(*args: object, **kwargs: object) -> fresh.Result | None:
-        result = real(*args, **kwargs)  # type: ignore[arg-type]
-        used.append(result)
-        return result
-
-    monkeypatch.setattr(fresh, "render", spy)
-    monkeypatch.setattr(parallel, "worker_count", lambda: 3)
+    used = _spy(monkeypatch, "render")
+    _workers(monkeypatch, 3)
     code, err = _render(repo, tmp_path / "parallel", capsys)
     assert len(used) == 1
     assert (used[0] is None) == (case is environment_among_runs)
-    monkeypatch.setattr(fresh, "eligible", lambda root: False)
+    _workers(monkeypatch, 1)
     serial_code, serial_err = _render(repo, tmp_path / "serial", capsys)
     assert (code, err) == (serial_code, serial_err)
     if code == core.EXIT_OK:
@@ -144,6 +162,48 @@ def test_parallel_first_render_equals_serial(
     )
 
 
+@pytest.mark.parametrize("prune", [False, True], ids=["keep", "prune"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__)
+def test_parallel_update_in_place_equals_serial(
+    tmp_path: Path,
+    case: Callable[[Path, Path], None],
+    prune: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the same existing tree (with a run no spec renders any more), the in-place update
+    on workers and the serial one print the same and leave the same tree; on an error the
+    tree is as it was."""
+    repo = _repo(tmp_path)
+    monkeypatch.chdir(repo)
+    _workers(monkeypatch, 1)
+    for out in ("parallel", "serial"):
+        assert _render(repo, tmp_path / out, capsys)[0] == core.EXIT_OK
+        stale = tmp_path / out / "kind-dev" / "zq-gone" / "01-prepare"
+        stale.mkdir(parents=True)
+        (stale / "manifests.yaml").write_text("kind: ConfigMap\n")
+    before = read_tree(tmp_path / "serial")
+    edit(repo / "runs" / "zq-run-0040.yaml", set_spec("attempt", 5))  # one run changes
+    case(repo / "runs", repo / "environments")
+    used = _spy(monkeypatch, "update")
+    _workers(monkeypatch, 3)
+    code, err = _render(repo, tmp_path / "parallel", capsys, prune=prune)
+    assert len(used) == 1
+    assert (used[0] is None) == (case is environment_among_runs)
+    _workers(monkeypatch, 1)
+    serial_code, serial_err = _render(repo, tmp_path / "serial", capsys, prune=prune)
+    assert (code, err) == (serial_code, serial_err)
+    after = read_tree(tmp_path / "parallel")
+    assert after == read_tree(tmp_path / "serial")
+    if code != core.EXIT_OK:
+        assert after == before
+    else:
+        assert after != before
+        assert ("kind-dev/zq-gone/01-prepare/manifests.yaml" in after) is not prune
+        assert ("written, " in err and "removed OUT/kind-dev/zq-gone/" in err) or not prune
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parallel", "repo", "serial"]
+
+
 def test_small_batches_and_existing_trees_take_the_serial_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,8 +211,8 @@ def test_small_batches_and_existing_trees_take_the_serial_path(
     write_runs(repo / "runs", 3)
     shutil.copytree(ROOT / "environments", repo / "environments")
     monkeypatch.chdir(repo)
-    assert fresh.render([repo / "runs"], repo / "environments", tmp_path / "out", 4) is None
+    assert batch.render([repo / "runs"], repo / "environments", tmp_path / "out", 4) is None
     assert not (tmp_path / "out").exists()
     (tmp_path / "existing").mkdir()
-    assert not fresh.eligible(tmp_path / "existing")
-    assert fresh.eligible(tmp_path / "missing")
+    assert not batch.eligible(tmp_path / "existing")
+    assert batch.eligible(tmp_path / "missing")

@@ -1,12 +1,14 @@
-"""A first render of many runs on every core: each worker reads, checks, compiles and writes
-its share of the run files straight into the staging folder.
+"""Large renders on every core: each worker reads, checks, compiles and stages its share of
+the run files.
 
 Reading and checking the specs is a third of a large render; done in the parent, it leaves the
 other cores idle until the last file is read. Here the environments are read first (they are
 few, and every run is checked against one), then forked workers take every n-th run file:
 each reads and checks it exactly as `load_workspace` does, and when it is valid compiles it
-and writes its folder into the staging folder (nothing is visible before the swap). They send
-back only what the checks across files need (names, environments, problems). The parent then
+and stages its folder: for a first render straight into the staging tree, which is swapped in
+whole at the end; in an existing tree (`emit.incremental`) only when its files change, as a
+folder the parent later exchanges with the old one. Workers send back only what the checks
+across files need (names, environments, problems) and which folders they staged. The parent
 runs those checks in file order with the same code as `load_workspace`, so the diagnostics are
 the same; if any is an error, the staging folder is deleted and nothing was written. A run
 file that turns out to hold an Environment means the serial path must decide (environments
@@ -19,14 +21,16 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
 from ilab_gitops.emit import output, parallel
+from ilab_gitops.emit.incremental import Updater
 from ilab_gitops.emit.render import merge_rendered, owner_folder, render_run, run_folder
 from ilab_gitops.load.sources import Document
+from ilab_gitops.load.treescan import Walk
 from ilab_gitops.load.workspace import (
     MAX_RUNS,
     RunRead,
@@ -47,6 +51,7 @@ class _Share:
     invalid_runs: list[tuple[int, Document, str]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: dict[str, list[str]] = field(default_factory=dict)  # run folder -> its files
+    staged: dict[str, str | None] = field(default_factory=dict)  # in place: folder -> staged
     environment_found: bool = False  # a run file held an Environment: render serially
 
 
@@ -57,6 +62,7 @@ class _Batch:
     files: list[Path]
     ws: Workspace
     staging: Path
+    updater: Updater | None = None  # in place
 
 
 _BATCH: list[_Batch] = []
@@ -86,6 +92,14 @@ def _work(share: tuple[int, int]) -> _Share:
             env = envs[run.spec.environment][1]
             folder = run_folder(env.metadata.name, run.metadata.name)
             files = render_run(compile_run(run, env))
+            if batch.updater is not None:
+                if folder in out.staged:
+                    continue  # a second run of the same name: an error the parent reports
+                staged = batch.updater.staging_path(f"w{start}-{index}")
+                changed = batch.updater.stage_run(folder, files, staged)
+                out.staged[folder] = staged if changed else None
+                out.files[folder] = list(files)
+                continue
             try:
                 output.write_files(
                     batch.staging, {f"{folder}/{rel}": text for rel, text in files.items()}, made
@@ -102,6 +116,7 @@ class Result:
 
     diagnostics: list[Diagnostic]
     runs: int
+    lines: list[str] = field(default_factory=list)  # to print after the diagnostics
 
     @property
     def ok(self) -> bool:
@@ -113,11 +128,17 @@ def eligible(root: Path) -> bool:
     return not os.path.lexists(root) and "fork" in multiprocessing.get_all_start_methods()
 
 
-def render(
-    paths: Sequence[Path], environments_dir: Path | None, root: Path, workers: int
-) -> Result | None:
-    """Check and render into the missing folder `root`; None when the batch is too small to
-    be worth forking for, or a run file holds an Environment (render serially then)."""
+#: Called inside an in-place update once every staged folder is swapped in, with the run
+#: folders' file names and the environments: writes the indexes, removes what no spec
+#: renders any more (cli.core's `finish_update`) and returns the lines to print.
+Finish = Callable[[Updater, dict[str, dict[str, str]], list[str]], list[str]]
+
+
+def _prepare(
+    paths: Sequence[Path], environments_dir: Path | None, workers: int
+) -> tuple[Workspace, list[Path]] | None:
+    """The environments, read first, and the run files; None when the batch is too small to
+    be worth forking for or the environments folder holds a run."""
     ws = Workspace()
     files, env_files = find_files(ws, paths, environments_dir)
     runs_files = [path for path in files if path not in set(env_files)]
@@ -126,6 +147,18 @@ def render(
     if check_files(env_files, ws, keep=False):
         return None  # a run in the environments folder: the serial path orders it
     ws.files = len(files)
+    return ws, runs_files
+
+
+def render(
+    paths: Sequence[Path], environments_dir: Path | None, root: Path, workers: int
+) -> Result | None:
+    """Check and render into the missing folder `root`; None when the batch is too small,
+    `root` appeared meanwhile, or a run file holds an Environment (render serially then)."""
+    prepared = _prepare(paths, environments_dir, workers)
+    if prepared is None:
+        return None
+    ws, runs_files = prepared
     root = root.absolute()
     with output.locked(root):
         output.recover(root)
@@ -146,6 +179,40 @@ def render(
             return result
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def update(
+    paths: Sequence[Path],
+    environments_dir: Path | None,
+    root: Path,
+    present: Walk,
+    *,
+    workers: int,
+    finish: Finish,
+) -> Result | None:
+    """Check and render into the existing tree `root` in place (`incremental.supported`);
+    None as for `render`. Run folders are swapped in only once every file checked out."""
+    prepared = _prepare(paths, environments_dir, workers)
+    if prepared is None:
+        return None
+    ws, runs_files = prepared
+    with Updater(root, present) as updater:
+        batch = _Batch(runs_files, ws, Path(updater.staging_path("")), updater)
+        shares = _run_shares(batch, workers)
+        if any(share.environment_found for share in shares):
+            return None
+        result = _resolve(ws, shares, paths, environments_dir)
+        if result.ok:
+            names: dict[str, dict[str, str]] = {}
+            for share in shares:
+                for folder, staged in sorted(share.staged.items()):
+                    if staged is None:
+                        updater.changes.unchanged += 1
+                    else:
+                        updater.commit_run(folder, staged)
+                    names[folder] = dict.fromkeys(share.files[folder], "")
+            result.lines = finish(updater, dict(sorted(names.items())), sorted(ws.environments))
+        return result
 
 
 def _run_shares(batch: _Batch, workers: int) -> list[_Share]:
