@@ -27,7 +27,6 @@ class StrictModel(BaseModel):
         populate_by_name=False,
         allow_inf_nan=False,
         validate_default=True,
-        defer_build=True,
     )
 
 
