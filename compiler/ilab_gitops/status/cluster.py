@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ilab_gitops.manifests.pods import LABEL_RUN
+from ilab_gitops.manifests.pods import LABEL_RUN, LABEL_STEP
 from ilab_gitops.status.classify import RunObjects
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ WORKLOAD_CRDS: tuple[tuple[str, str, str], ...] = (
     ("trainer.kubeflow.org", "v1alpha1", "trainjobs"),
 )
 _TRAINING_POD_LABELS = ("training.kubeflow.org/job-name", "jobset.sigs.k8s.io/jobset-name")
+#: Steps that log progress lines and may run as a plain Job (MT-Bench over checkpoints).
+_PROGRESS_JOB_STEPS = ("eval-mt-bench",)
 
 
 class ClusterError(Exception):
@@ -88,24 +90,27 @@ def _optional(call: Any, *args: Any, **kwargs: Any) -> Any:
         raise
 
 
-def _training_pods(pods: Iterable[V1Pod]) -> list[V1Pod]:
+def _log_pods(pods: Iterable[V1Pod]) -> list[V1Pod]:
+    """Started pods whose log tail says something: training pods (checkpoints, progress)
+    and the pods of steps that run as plain Jobs and log their progress."""
     out = []
     for pod in pods:
         labels = (pod.metadata.labels if pod.metadata else None) or {}
         started = pod.status is not None and pod.status.phase in ("Running", "Succeeded", "Failed")
-        if started and any(label in labels for label in _TRAINING_POD_LABELS):
+        training = any(label in labels for label in _TRAINING_POD_LABELS)
+        if started and (training or labels.get(LABEL_STEP) in _PROGRESS_JOB_STEPS):
             out.append(pod)
     return out
 
 
 def _logs(core: Any, pods: Iterable[V1Pod], namespace: str) -> dict[str, str]:
     logs: dict[str, str] = {}
-    for pod in _training_pods(pods):
+    for pod in _log_pods(pods):
         name = pod.metadata.name if pod.metadata else None
         if not name:
             continue
         containers = [c.name for c in (pod.spec.containers if pod.spec else [])]
-        container = "pytorch" if "pytorch" in containers else None
+        container = next((c for c in ("pytorch", "step") if c in containers), None)
         text = _optional(
             core.read_namespaced_pod_log,
             name,

@@ -119,7 +119,9 @@ def _serve_scenario(server: Any, name: str, *, selector: str = SELECTOR) -> None
     )
 
 
-@pytest.mark.parametrize("name", ["argocd-training", "argocd-job-queued", "flux-prepare-running"])
+@pytest.mark.parametrize(
+    "name", ["argocd-training", "argocd-job-queued", "flux-prepare-running", "argocd-evaluating"]
+)
 def test_status_read_over_http_equals_the_fixture_status(api: Any, name: str) -> None:
     _serve_scenario(api, name)
     connection = cluster.connect()
@@ -144,6 +146,19 @@ def test_log_requests_name_the_pytorch_container_and_a_bounded_tail(api: Any) ->
     for request in log_calls:
         assert request.args.get("tailLines") == str(cluster.LOG_TAIL_LINES)
         assert request.args.get("container") == "pytorch"
+
+
+def test_a_running_mt_bench_job_has_its_log_read_for_progress(api: Any) -> None:
+    """MT-Bench runs as a plain Job under Argo CD: its pod's log (container `step`) is read,
+    and the step's row carries the evaluation progress logged there."""
+    _serve_scenario(api, "argocd-evaluating")
+    objects = cluster.read_run(cluster.connect(), RUN, "ilab")
+    assert set(objects.logs) == {"granite-demo-eval-mt-bench-7d41c0e2-x7k2p"}
+    (request,) = [r for r, _ in api.log if r.path.endswith("/log")]
+    assert request.args.get("container") == "step"
+    rows = {row.step: row for row in classify_run(objects, scenario("argocd-evaluating")[1]).steps}
+    progress = rows["eval-mt-bench"].progress
+    assert progress is not None and (progress.checkpointsDone, progress.checkpointsTotal) == (3, 8)
 
 
 def test_reads_without_logs_ask_for_none(api: Any) -> None:
