@@ -69,7 +69,7 @@ def params_file(tmp_path: Path, taxonomy: TaxonomyRepo, tiny_model: Path, **extr
         caBundle=None,
         teacherCaBundle=None,
         requestTimeoutSeconds=5,
-        **extra,
+        **{"preflight": {"secrets": [], "s3": []}, **extra},  # test_preflight.py: the checks
     )
     return write_params(tmp_path / "params.json", raw)
 
@@ -288,6 +288,35 @@ def test_teacher_down_fails_before_cloning(
     assert sdg.main(["--params", str(setup.params)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: teacher {url}: unreachable")
+    assert setup.generation.calls == []
+    assert not (setup.tmp / "workspace" / "steps").exists()
+
+
+def test_later_steps_needs_are_checked_before_the_teacher(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sdg is the run's first step: a missing judge key and an output bucket that does not
+    exist stop it in seconds, before the teacher is asked (here it is down, and that is not
+    what the step reports) or the taxonomy cloned."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        use_teacher(monkeypatch, f"http://127.0.0.1:{sock.getsockname()[1]}/v1")
+    monkeypatch.setenv("ILAB_OUTPUT_BUCKET", "gone")
+    checks = {
+        "secrets": [
+            {"env": "ILAB_JUDGE_ENDPOINT", "secretKeyRef": {"name": "judge", "key": "endpoint"}}
+        ],
+        "s3": [{"field": "output.secretRef", "prefix": "OUTPUT", "secretRef": {"name": "out"}}],
+    }
+    monkeypatch.delenv("ILAB_JUDGE_ENDPOINT", raising=False)
+    params = params_file(setup.tmp, setup.taxonomy, setup.model, preflight=checks)
+    assert sdg.main(["--params", str(params)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: preflight found 2 problem(s) before any download:",
+        "  secret judge: key endpoint is missing or empty (env ILAB_JUDGE_ENDPOINT)",
+        f"  output.secretRef (secret out): bucket 'gone' at {setup.s3.endpoint} does not exist",
+    ]
     assert setup.generation.calls == []
     assert not (setup.tmp / "workspace" / "steps").exists()
 

@@ -92,14 +92,17 @@ def sdg(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> Step
         raise ValueError("the sdg step needs sdgData.generate and images.sdg")
     s3_volumes, s3_ca = _object_store_ca(env)
     secret = gen.teacherSecretRef.name
+    # The first step of the run: its preflight also checks what every later step needs, so
+    # a bad judge key or output bucket fails in seconds, not after hours of generation.
+    teacher = ("ILAB_TEACHER_API_TOKEN", "ILAB_TEACHER_ENDPOINT", "ILAB_TEACHER_MODEL_NAME")
     envs = [
-        pods.secret_env("ILAB_TEACHER_API_TOKEN", secret, "api_token"),
-        pods.secret_env("ILAB_TEACHER_ENDPOINT", secret, "endpoint"),
-        pods.secret_env("ILAB_TEACHER_MODEL_NAME", secret, "model_name"),
-        *pods.s3_env("OUTPUT", spec.output.secretRef.name),
+        pods.secret_env(name, secret, key, optional=True)
+        for name, key in zip(teacher, ("api_token", "endpoint", "model_name"), strict=True)
     ]
     base = _base_model(run)
     envs += base.envs + _taxonomy_token(run)
+    later = _later_needs(run, base)
+    envs += later.envs
     params: K8sObject = {
         **_base_params(run, "sdg"),
         "taxonomy": {
@@ -116,9 +119,10 @@ def sdg(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> Step
         "destinationPrefix": output_prefix(run, env),
         "caBundle": s3_ca,
         "teacherCaBundle": None,
+        "preflight": later.preflight(envs, teacher, [], s3_ca),
         "attempt": [spec.attempt, spec.sdgData.attempt],
     }
-    volumes = s3_volumes + base.volumes
+    volumes = s3_volumes + base.volumes + later.volumes
     teacher_ca = _ca("teacher-ca", gen.caBundle)
     if teacher_ca:
         params["teacherCaBundle"] = f"{pods.CA_DIR}/teacher-ca/ca.crt"
@@ -184,6 +188,67 @@ def _taxonomy_token(run: PipelineRun) -> list[K8sObject]:
     return [] if ref is None else [pods.secret_env("ILAB_TAXONOMY_TOKEN", ref.name, "token")]
 
 
+@dataclass
+class _LaterNeeds:
+    """What the steps after the first need from outside the cluster, for the first step's
+    preflight: Secret keys mounted as optional env vars (so a missing one is named instead of
+    blocking the pod), buckets, the judge and the base model's Hugging Face revision."""
+
+    run: PipelineRun
+    base: _BaseModel
+    envs: list[K8sObject]
+    required: tuple[str, ...]
+    s3_checks: list[K8sObject]
+    volumes: list[K8sObject]
+
+    def preflight(
+        self,
+        envs: list[K8sObject],
+        required: tuple[str, ...],
+        s3_checks: list[K8sObject],
+        s3_ca: str | None,
+    ) -> K8sObject:
+        """The `preflight` params, with the step's own keys and buckets first."""
+        spec = self.run.spec
+        return {
+            "secrets": _required_keys(envs, (*required, *self.required)),
+            "s3": [*s3_checks, *self.s3_checks],
+            "s3CaBundle": s3_ca,
+            "judge": {
+                "secretRef": {"name": spec.evaluation.judgeSecretRef.name},
+                "caBundle": f"{pods.CA_DIR}/judge-ca/ca.crt" if self.volumes else None,
+            },
+            "huggingFace": self.base.hf_check,
+            "taxonomyBaseBranch": spec.evaluation.final.taxonomyBaseBranch,
+        }
+
+
+def _later_needs(run: PipelineRun, base: _BaseModel) -> _LaterNeeds:
+    """The base model (prepare), the output bucket (upload, publish), the judge (evaluation)."""
+    spec = run.spec
+    out_secret = spec.output.secretRef.name
+    return _LaterNeeds(
+        run,
+        base,
+        envs=[
+            *pods.s3_env("OUTPUT", out_secret, all_optional=True),
+            *_judge_env(run, optional=True),
+        ],
+        required=(
+            *base.required,
+            *_s3_required("OUTPUT"),
+            "ILAB_JUDGE_API_TOKEN",
+            "ILAB_JUDGE_ENDPOINT",
+            "ILAB_JUDGE_MODEL_NAME",
+        ),
+        s3_checks=[
+            *base.s3_checks,
+            _s3_check("output.secretRef", "OUTPUT", out_secret),
+        ],
+        volumes=_ca("judge-ca", spec.evaluation.caBundle),
+    )
+
+
 def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> StepPlan:
     """prepare, whose first act is the preflight: the later steps' Secret keys are mounted
     here as optional env vars so a missing one is named instead of blocking the pod."""
@@ -204,35 +269,17 @@ def prepare(run: PipelineRun, env: Environment, upstream: Mapping[str, str]) -> 
     s3_checks = [_s3_check(field_name, "SDG", sdg_secret, "ILAB_SDG_DATA_KEY")]
     base = _base_model(run)
     envs += base.envs + _taxonomy_token(run)
-    required += base.required
-    s3_checks += base.s3_checks
     volumes = list(s3_volumes) + base.volumes
-    # Later steps' needs: the output bucket (upload, publish) and the judge (evaluation).
-    out_secret = spec.output.secretRef.name
-    envs += pods.s3_env("OUTPUT", out_secret, all_optional=True)
-    required += _s3_required("OUTPUT")
-    s3_checks.append(_s3_check("output.secretRef", "OUTPUT", out_secret))
-    envs += _judge_env(run, optional=True)
-    required += ("ILAB_JUDGE_API_TOKEN", "ILAB_JUDGE_ENDPOINT", "ILAB_JUDGE_MODEL_NAME")
-    judge_ca = _ca("judge-ca", spec.evaluation.caBundle)
-    volumes += judge_ca
+    later = _later_needs(run, base)
+    envs += later.envs
+    volumes += later.volumes
     params = {
         **_base_params(run, "prepare"),
         "sdgData": {"sha256": spec.sdgData.sha256, "caBundle": s3_ca},
         "baseModel": base.model,
         "taxonomy": {"repoUrl": spec.taxonomy.repoUrl, "commit": spec.taxonomy.commit},
         "maxSeqLen": spec.training.maxSeqLen,
-        "preflight": {
-            "secrets": _required_keys(envs, required),
-            "s3": s3_checks,
-            "s3CaBundle": s3_ca,
-            "judge": {
-                "secretRef": {"name": spec.evaluation.judgeSecretRef.name},
-                "caBundle": f"{pods.CA_DIR}/judge-ca/ca.crt" if judge_ca else None,
-            },
-            "huggingFace": base.hf_check,
-            "taxonomyBaseBranch": spec.evaluation.final.taxonomyBaseBranch,
-        },
+        "preflight": later.preflight(envs, required, s3_checks, s3_ca),
         "attempt": [spec.attempt, spec.sdgData.attempt],
     }
     return StepPlan(

@@ -36,6 +36,7 @@ from ilab_gitops.steps import teacher as teachers
 from ilab_gitops.steps.archive import extract_stream
 from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
+from ilab_gitops.steps.preflight import PreflightParams, preflight
 from ilab_gitops.steps.prepare import BaseModelParams
 from ilab_gitops.steps.runtime import StepError, StepParams, optional_env, run_step
 from ilab_gitops.steps.s3 import ResumableObjectReader, S3Client, make_client, settings_from_env
@@ -68,6 +69,8 @@ class SdgParams(StepParams):
     teacherCaBundle: str | None = None
     #: Seconds per teacher request (the library retries a failed one a few times).
     requestTimeoutSeconds: float = 600.0
+    #: What the later steps need (judge, buckets, Hugging Face, Secret keys), checked first.
+    preflight: PreflightParams
 
 
 def object_key(prefix: str, step_name: str) -> str:
@@ -227,6 +230,7 @@ def tokenizer_model(params: SdgParams, work: Path) -> Path:
 def sdg(params: SdgParams) -> None:
     from ilab_gitops.steps import generation
 
+    preflight(params.preflight)  # the run's first step: fail in seconds, not after SDG
     teacher = teachers.teacher_from_env()
     models = teachers.preflight(teacher, params.teacherCaBundle)
     log.info("teacher %s serves %s", teacher.endpoint, teacher.model)

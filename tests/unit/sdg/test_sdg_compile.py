@@ -128,10 +128,26 @@ def test_sdg_runs_first_and_prepare_reads_its_upload(env_path: Path) -> None:
         for e in container_env(manifests, "sdg")
         if e["name"].startswith("ILAB_TEACHER_")
     }
+    # Optional, so that the step's preflight names a missing key instead of the pod not
+    # starting; the preflight checks them with every later step's keys, buckets and judge.
     assert teacher == {
-        "ILAB_TEACHER_API_TOKEN": {"name": "teacher-server", "key": "api_token"},
-        "ILAB_TEACHER_ENDPOINT": {"name": "teacher-server", "key": "endpoint"},
-        "ILAB_TEACHER_MODEL_NAME": {"name": "teacher-server", "key": "model_name"},
+        "ILAB_TEACHER_API_TOKEN": {"name": "teacher-server", "key": "api_token", "optional": True},
+        "ILAB_TEACHER_ENDPOINT": {"name": "teacher-server", "key": "endpoint", "optional": True},
+        "ILAB_TEACHER_MODEL_NAME": {
+            "name": "teacher-server",
+            "key": "model_name",
+            "optional": True,
+        },
+    }
+    checks = sdg_params["preflight"]
+    checked = {c["env"] for c in checks["secrets"]}
+    assert set(teacher) | {"ILAB_JUDGE_API_TOKEN", "ILAB_OUTPUT_BUCKET"} <= checked
+    assert [c["field"] for c in checks["s3"]] == ["output.secretRef"]
+    assert checks["judge"]["secretRef"] == {"name": "judge-server"}
+    assert checks == {
+        **params(manifests, "prepare")["preflight"],
+        "secrets": checks["secrets"],
+        "s3": checks["s3"],
     }
     files = sorted(render_run(manifests))
     assert files[:2] == ["01-sdg/manifests.yaml", "02-prepare/manifests.yaml"]
