@@ -57,6 +57,12 @@ class World:
         key = f"ilab-runs/kind/ilab-dev/{results.run}/results.json"
         self.s3.client().put_object(Bucket=self.bucket, Key=key, Body=canonical(results))
 
+    def put_report(self, run: str, files: dict[str, bytes]) -> None:
+        """What the publish step uploads beside results.json: the report and its plots."""
+        for name, data in files.items():
+            key = f"ilab-runs/kind/ilab-dev/{run}/report/{name}"
+            self.s3.client().put_object(Bucket=self.bucket, Key=key, Body=data)
+
     def env(self) -> dict[str, str | None]:
         return {
             **self.s3.env(self.bucket),
@@ -158,6 +164,45 @@ def test_whole_cycle_reports_once_then_writes_nothing(
     assert "results sync: 1 up to date" in third.output
     assert fake.requests[seen:] == []
     assert world.repo.head() == head
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def test_report_and_plots_are_attached_to_the_release_and_linked(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path
+) -> None:
+    """The sync attaches the report files (through uploads.github.com's API) and the PR
+    comment and release notes link them; a second sync after new results attaches nothing
+    twice."""
+    world = make_world(fake, s3, tmp_path, {"granite-r": [7]})
+    world.put(make_results("granite-r", [7]))
+    files = {"report.html": b"<!doctype html><title>granite-r</title>", "loss.png": PNG}
+    world.put_report("granite-r", files)
+    assert_ok(world.sync())
+    (release,) = fake.repo(RUNS_REPO).releases.values()
+    assert {n: (a.data, a.content_type) for n, a in release.assets.items()} == {
+        "report.html": (files["report.html"], "text/html; charset=utf-8"),
+        "loss.png": (PNG, "image/png"),
+    }
+    base = f"https://github.com/{RUNS_REPO}/releases/download/granite-r"
+    line = f"- **Report:** [HTML report]({base}/report.html) · [loss curves]({base}/loss.png)"
+    (body,) = world.bodies(7)
+    assert line in body.splitlines()
+    assert line in release.body.splitlines()
+    uploads = len(fake.calls("repos/upload-release-asset"))
+    assert uploads == 2
+    shown = world.cli(  # the notes as the sync wrote them, from storage
+        "changelog", "granite-r", "--runs-repo", RUNS_REPO, "--runs", "runs", "--offline"
+    )
+    assert_ok(shown)
+    assert line in shown.stdout.splitlines()
+
+    world.put(make_results("granite-r", [7], best=7.5))
+    world.put_report("granite-r", {"mt-bench.png": PNG})
+    assert_ok(world.sync())
+    assert sorted(release.assets) == ["loss.png", "mt-bench.png", "report.html"]
+    assert len(fake.calls("repos/upload-release-asset")) == uploads + 1
 
 
 def test_new_results_update_comments_and_release_in_place(

@@ -50,11 +50,20 @@ class FakeComment:
 
 
 @dataclass
+class FakeAsset:
+    id: int
+    name: str
+    data: bytes
+    content_type: str
+
+
+@dataclass
 class FakeRelease:
     id: int
     tag: str
     name: str
     body: str
+    assets: dict[str, FakeAsset] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,13 +182,16 @@ class FakeGitHub:
             return _json_response(404, {"message": "Not Found", "documentation_url": _DOCS}, {})
         raw = request.get_data()
         body: Json | None = None
-        if raw:
+        if self.api.binary_body(found.operation):
+            body = raw  # an upload: the file's bytes
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
                 self.violations.append(f"{method} {path}: request body is not JSON")
         query = {k: request.args.getlist(k) for k in request.args}
-        self.violations.extend(self.api.check_request(found, query, body))
+        json_body = None if isinstance(body, bytes) else body
+        self.violations.extend(self.api.check_request(found, query, json_body, raw))
         status, payload, headers = self._dispatch(found, request, body)
         self.violations.extend(self.api.check_response(found.operation, status, payload))
         self.requests.append(Recorded(method, path, status, token, found.operation.operation_id))
@@ -288,8 +300,25 @@ class FakeGitHub:
             url=f"{base}/releases/{release.id}",
             html_url=f"https://github.com/{repo.name}/releases/tag/{release.tag}",
             assets_url=f"{base}/releases/{release.id}/assets",
-            assets=[],
+            upload_url=f"{base}/releases/{release.id}/assets{{?name,label}}",
+            assets=[self._asset(repo, release, a) for a in release.assets.values()],
             author=self._user(self.login),
+        )
+        return data
+
+    def _asset(self, repo: FakeRepo, release: FakeRelease, asset: FakeAsset) -> Json:
+        data = self.api.example("release-asset")
+        data.update(
+            id=asset.id,
+            name=asset.name,
+            label="",
+            content_type=asset.content_type,
+            size=len(asset.data),
+            url=f"{self.url}/repos/{repo.name}/releases/assets/{asset.id}",
+            browser_download_url=(
+                f"https://github.com/{repo.name}/releases/download/{release.tag}/{asset.name}"
+            ),
+            uploader=self._user(self.login),
         )
         return data
 
@@ -464,6 +493,49 @@ def _update_release(
     release.name = str(data.get("name", release.name))
     release.body = str(data.get("body", release.body))
     return 200, fake._release(repo, release), {}
+
+
+@_route("GET", "/repos/{owner}/{repo}/releases/{release_id}")
+def _get_release(
+    fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
+) -> Reply:
+    release = repo.releases.get(int(params["release_id"]))
+    return _not_found() if release is None else (200, fake._release(repo, release), {})
+
+
+@_route("GET", "/repos/{owner}/{repo}/releases/{release_id}/assets")
+def _list_assets(
+    fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
+) -> Reply:
+    release = repo.releases.get(int(params["release_id"]))
+    if release is None:
+        return _not_found()
+    return _page(fake, request, [fake._asset(repo, release, a) for a in release.assets.values()])
+
+
+@_route("POST", "/repos/{owner}/{repo}/releases/{release_id}/assets")
+def _upload_asset(
+    fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
+) -> Reply:
+    """uploads.github.com: the file is the body, its name a query parameter."""
+    release = repo.releases.get(int(params["release_id"]))
+    if release is None:
+        return _not_found()
+    name = request.args.get("name", "")
+    if name in release.assets:
+        return (
+            422,
+            {
+                "message": "Validation Failed",
+                "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
+                "documentation_url": _DOCS,
+            },
+            {},
+        )
+    content_type = request.headers.get("Content-Type", "application/octet-stream")
+    asset = FakeAsset(fake.next_id(), name, bytes(body or b""), content_type)
+    release.assets[name] = asset
+    return 201, fake._asset(repo, release, asset), {}
 
 
 @contextmanager

@@ -163,8 +163,19 @@ class GitHubOpenApi:
             f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5]
         ]
 
+    def binary_body(self, op: Operation) -> bool:
+        """The operation takes raw bytes (a release asset upload), not JSON."""
+        request_body = op.spec.get("requestBody")
+        if request_body is None:
+            return False
+        return "application/json" not in self._deref(request_body)["content"]
+
     def check_request(
-        self, match: Match, query: Mapping[str, Sequence[str]], body: Json | None
+        self,
+        match: Match,
+        query: Mapping[str, Sequence[str]],
+        body: Json | None,
+        raw: bytes | None = None,
     ) -> list[str]:
         op, problems = match.operation, []
         where = f"{op.method} {op.template}"
@@ -189,6 +200,10 @@ class GitHubOpenApi:
                     for e in self._param_errors(f"{where}:query:{name}", param, value)
                 )
         request_body = op.spec.get("requestBody")
+        if request_body is not None and self.binary_body(op):
+            if not raw:
+                problems.append(f"{where}: the request body (the file) is empty")
+            return problems
         if body is not None:
             if request_body is None:
                 problems.append(f"{where}: sends a body, but the operation takes none")

@@ -278,7 +278,7 @@ def changelog_command(
     if not runs_repo and not offline:
         raise _fail("set --runs-repo OWNER/NAME (or GITHUB_REPOSITORY), or pass --offline")
     history = _local_history(repo / "results")
-    results = _current(run, results_file, history, paths, environments)
+    results, report = _current(run, results_file, history, paths, environments)
     try:
         taxonomy = repo_from_url(results.taxonomy.repoUrl, server_url)
     except SettingsError as err:
@@ -289,7 +289,8 @@ def changelog_command(
         else _repo_relative_links(server_url, branch, rendered)
     )
     prs = _pull_requests(results, taxonomy, links, None if offline else api_url)
-    notes = render_release_notes(results, prs, previous_run(history.values(), results), links)
+    previous = previous_run(history.values(), results)
+    notes = render_release_notes(results, prs, previous, links, report=report)
     sys.stdout.write(f"# {release_title(results)}\n\n{notes}")
 
 
@@ -342,18 +343,19 @@ def _current(
     history: dict[str, RunResults],
     paths: list[Path] | None,
     environments: Path,
-) -> RunResults:
+) -> tuple[RunResults, list[str]]:
+    """The run's results, and the report files to link (known only from storage)."""
     from pydantic import ValidationError
 
     from ilab_gitops.results.model import RunResults
 
     if results_file is not None:
         try:
-            return RunResults.model_validate_json(results_file.read_bytes())
+            return RunResults.model_validate_json(results_file.read_bytes()), []
         except (OSError, ValidationError) as err:
             raise _fail(f"{results_file}: {err}") from None
     if run in history:
-        return history[run]
+        return history[run], []
     if paths is None:
         raise _fail(
             f"no results/{run}.json here: pass --results FILE, or --runs runs to read it"
@@ -362,7 +364,7 @@ def _current(
     return _from_storage(run, paths, environments)
 
 
-def _from_storage(run: str, paths: list[Path], environments: Path) -> RunResults:
+def _from_storage(run: str, paths: list[Path], environments: Path) -> tuple[RunResults, list[str]]:
     from pydantic import ValidationError
 
     from ilab_gitops.results.locations import SettingsError, results_key, s3_settings
@@ -383,9 +385,15 @@ def _from_storage(run: str, paths: list[Path], environments: Path) -> RunResults
     if raw is None:
         raise _fail(f"no results yet at {store.uri(key)}")
     try:
-        return RunResults.model_validate_json(raw)
+        results = RunResults.model_validate_json(raw)
     except ValidationError as err:
         raise _fail(f"{store.uri(key)}: {err}") from None
+    if not loaded.run.spec.publish.github.createRelease:
+        return results, []
+    from ilab_gitops.results import assets
+
+    found, _ = assets.report_files(store, key)  # as the sync links them
+    return results, list(found)
 
 
 def _pull_requests(

@@ -7,6 +7,8 @@ another. Every string from users or data goes through `ilab_gitops.ghtext`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ilab_gitops import ghtext
 from ilab_gitops.results import markdown as md
 from ilab_gitops.results import summary
@@ -29,9 +31,15 @@ def is_marked(body: str, run: str) -> bool:
 
 
 def render_comment(
-    results: RunResults, pr: PullRequest, links: Links, budget: int = COMMENT_BUDGET
+    results: RunResults,
+    pr: PullRequest,
+    links: Links,
+    budget: int = COMMENT_BUDGET,
+    *,
+    report: Sequence[str] = (),
 ) -> str:
-    """The comment for `pr`, at most `budget` UTF-8 bytes."""
+    """The comment for `pr`, at most `budget` UTF-8 bytes; `report`: the report files
+    attached to the run's release, linked."""
     run = results.run
     files = qna_files_of(pr.files, results.qnaFiles)
     head = [
@@ -45,6 +53,7 @@ def render_comment(
         *summary.model_lines(results),
         f"- **Run:** {ghtext.link('rendered manifests', links.run_folder(run))} · "
         f"{ghtext.link('all results', links.results_file(run))}",
+        *summary.report_line(run, report, links),
         "",
         *md.table(["Whole run", "Base", "Candidate", "Δ"], "lrrr", summary.overall_rows(results)),
         "",

@@ -7,6 +7,7 @@ anything else (5xx, network) `GitHubError`.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -163,6 +164,25 @@ class PyGithubClient:
             if found is None:
                 found = self._gh.get_repo(repo).get_release(release_id)
             found.update_release(name=name, message=body)
+
+    def _release_object(self, repo: str, release_id: int) -> GitRelease:
+        found = self._releases.get(release_id)
+        if found is None:
+            found = self._gh.get_repo(repo).get_release(release_id)
+            self._releases[release_id] = found
+        return found
+
+    def release_assets(self, repo: str, release_id: int) -> list[str]:
+        with _api():
+            return [asset.name for asset in self._release_object(repo, release_id).get_assets()]
+
+    def upload_release_asset(
+        self, repo: str, release_id: int, name: str, data: bytes, content_type: str
+    ) -> None:
+        with _api():
+            self._release_object(repo, release_id).upload_asset_from_memory(
+                io.BytesIO(data), len(data), name=name, content_type=content_type
+            )
 
 
 def _comment(comment: IssueComment) -> Comment:

@@ -14,6 +14,11 @@ from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
 
 RESULTS_FILE = "results.json"
+#: What the publish step uploads beside results.json, under `report/` (ilab_gitops.report:
+#: the page and its plots), attached to the run's release by the sync, in this order.
+REPORT_DIR = "report"
+REPORT_FILES = ("report.html", "loss.png", "mt-bench.png", "branch.png")
+REPORT_TYPES = {".html": "text/html; charset=utf-8", ".png": "image/png"}
 ENV_PREFIX = "ILAB_RESULTS_S3_"
 _REPO_PATH = re.compile(r"^/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
@@ -109,6 +114,10 @@ class Links:
 
     def release(self, tag: str) -> str:
         return f"{self._base()}/releases/tag/{tag}"
+
+    def release_asset(self, tag: str, name: str) -> str:
+        """Where GitHub serves a file attached to the release `tag`."""
+        return f"{self._base()}/releases/download/{tag}/{name}"
 
     def pull_request(self, repo: str, number: int) -> str:
         return f"{self.server_url.rstrip('/')}/{repo}/pull/{number}"

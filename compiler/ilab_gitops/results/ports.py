@@ -103,6 +103,16 @@ class GitHubPort(Protocol):
 
     def update_release(self, repo: str, release_id: int, name: str, body: str) -> None: ...
 
+    def release_assets(self, repo: str, release_id: int) -> list[str]:
+        """The names of the files attached to a release."""
+        ...
+
+    def upload_release_asset(
+        self, repo: str, release_id: int, name: str, data: bytes, content_type: str
+    ) -> None:
+        """Attach a file; `AlreadyExists` when one of that name is attached already."""
+        ...
+
 
 class ResultsStore(Protocol):
     """Read-only access to the output store."""

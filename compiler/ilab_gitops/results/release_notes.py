@@ -46,8 +46,11 @@ def render_release_notes(
     previous: RunResults | None,
     links: Links,
     budget: int = RELEASE_BUDGET,
+    *,
+    report: Sequence[str] = (),
 ) -> str:
-    """The release body: models, score changes, the pull requests, per-file scores."""
+    """The release body: models, score changes, the pull requests, per-file scores; `report`:
+    the report files attached to the release, linked."""
     tax = results.taxonomy
     head = [
         *summary.model_lines(results),
@@ -56,6 +59,7 @@ def render_release_notes(
         f"- **Finished:** {ghtext.text(results.finishedAt)}"
         f" · {ghtext.link('run', links.run_folder(results.run))}"
         f" · {ghtext.link('results', links.results_file(results.run))}",
+        *summary.report_line(results.run, report, links),
         "",
         "### Scores",
         "",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ilab_gitops import ghtext
 from ilab_gitops.results import markdown as md
+from ilab_gitops.results.locations import Links
 from ilab_gitops.results.model import RunResults
 
 MT_DIGITS = 2
@@ -66,3 +69,24 @@ def overall_rows(results: RunResults) -> list[list[str]]:
 def finished_date(results: RunResults) -> str:
     """The date part of `finishedAt` (RFC 3339)."""
     return results.finishedAt[:10]
+
+
+#: How the report files are named in links.
+_REPORT_LABELS = {
+    "report.html": "HTML report",
+    "loss.png": "loss curves",
+    "mt-bench.png": "MT-Bench per checkpoint",
+    "branch.png": "candidate vs base per task",
+}
+
+
+def report_line(run: str, files: Sequence[str], links: Links) -> list[str]:
+    """`- **Report:** ...` linking the report and plots attached to the run's release (the
+    names are ours, fixed in `REPORT_FILES`); nothing when there are none."""
+    from ilab_gitops.results.release_notes import release_tag
+
+    shown = [
+        ghtext.link(_REPORT_LABELS.get(name, name), links.release_asset(release_tag(run), name))
+        for name in files
+    ]
+    return [f"- **Report:** {' · '.join(shown)}"] if shown else []

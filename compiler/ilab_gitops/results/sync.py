@@ -24,6 +24,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from ilab_gitops.results import assets
 from ilab_gitops.results.changelog import CHANGELOG_PATH, changelog_entry, update_changelog
 from ilab_gitops.results.comment import is_marked, marker, render_comment
 from ilab_gitops.results.locations import Links
@@ -37,6 +38,7 @@ from ilab_gitops.results.ports import (
     NotFound,
     PullRequest,
     RateLimited,
+    Release,
     ResultsStore,
     RunsRepo,
 )
@@ -253,11 +255,13 @@ class _RunReporter:
     ) -> None:
         entry = self.entry
         prs = [self._pull(target.taxonomy_repo, n) for n in results.taxonomy.pullRequests]
+        # The report and plots go on the run's release; without one there is nothing to link.
+        report = self._report_files(target) if target.release else {}
         for pr in prs:
             if not pr.known:
                 continue
             if target.comment:
-                body = render_comment(results, pr, self.options.links)
+                body = render_comment(results, pr, self.options.links, report=list(report))
                 with _recorded(entry, f"#{pr.number} comment"):
                     self._comment(pr, body, results.run)
             missing = [label for label in self.options.labels if label not in pr.labels]
@@ -267,13 +271,15 @@ class _RunReporter:
         notes = ""
         if target.release:
             previous = previous_run(history.values(), results)
-            notes = render_release_notes(results, prs, previous, self.options.links)
+            notes = render_release_notes(
+                results, prs, previous, self.options.links, report=list(report)
+            )
             unknown = [f"#{pr.number}" for pr in prs if pr.state == "unknown"]
             if unknown:
                 entry.problems.append(f"release postponed: could not read {', '.join(unknown)}")
             else:
                 with _recorded(entry, "release"):
-                    self._release(results, notes)
+                    self._release(results, notes, report)
         if entry.problems:
             entry.status = "failed"
             return
@@ -343,7 +349,12 @@ class _RunReporter:
         self.services.taxonomy.add_labels(pr.repo, pr.number, labels)
         self.entry.actions.append(f"labelled {where}: {shown}")
 
-    def _release(self, results: RunResults, notes: str) -> None:
+    def _report_files(self, target: Target) -> dict[str, bytes]:
+        found, problems = assets.report_files(self.services.store, target.key)
+        self.entry.problems.extend(problems)
+        return found
+
+    def _release(self, results: RunResults, notes: str, report: Mapping[str, bytes]) -> None:
         github, repo = self.services.runs_github, self.options.links.runs_repo
         dry, actions = self.options.dry_run, self.entry.actions
         tag, title = release_tag(results.run), release_title(results)
@@ -351,22 +362,28 @@ class _RunReporter:
         if existing is None:
             if dry:
                 actions.append(f"would create release {tag}")
+                actions.extend(f"would attach {name} to release {tag}" for name in report)
                 return
             try:
-                github.create_release(repo, tag, title, notes)
+                existing = github.create_release(repo, tag, title, notes)
                 actions.append(f"created release {tag}")
-                return
             except AlreadyExists:
                 existing = github.release(repo, tag)
                 if existing is None:
                     raise
-        if existing.name == title and _same(existing.body, notes):
-            return
-        if dry:
-            actions.append(f"would update release {tag}")
-            return
-        github.update_release(repo, existing.id, title, notes)
-        actions.append(f"updated release {tag}")
+        if not (existing.name == title and _same(existing.body, notes)):
+            if dry:
+                actions.append(f"would update release {tag}")
+            else:
+                github.update_release(repo, existing.id, title, notes)
+                actions.append(f"updated release {tag}")
+        self._attach(existing, report)
+
+    def _attach(self, release: Release, report: Mapping[str, bytes]) -> None:
+        github, repo = self.services.runs_github, self.options.links.runs_repo
+        self.entry.actions.extend(
+            assets.attach(github, repo, release, report, dry_run=self.options.dry_run)
+        )
 
     def _commit(self, target: Target, results: RunResults, notes: str) -> None:
         path, links, entry = results_path(target.run), self.options.links, self.entry

@@ -38,6 +38,7 @@ class MemoryGitHub:
     comments: dict[int, list[Comment]] = field(default_factory=dict)
     releases: dict[str, Release] = field(default_factory=dict)
     labels: dict[int, set[str]] = field(default_factory=dict)
+    assets: dict[int, dict[str, tuple[bytes, str]]] = field(default_factory=dict)
     writes: list[str] = field(default_factory=list)
     race_release: bool = False
     next_id: int = 100
@@ -105,6 +106,18 @@ class MemoryGitHub:
             if found.id == release_id:
                 self.releases[tag] = Release(release_id, tag, name, body)
         self.writes.append(f"update release {release_id}")
+
+    def release_assets(self, repo: str, release_id: int) -> list[str]:
+        return sorted(self.assets.get(release_id, {}))
+
+    def upload_release_asset(
+        self, repo: str, release_id: int, name: str, data: bytes, content_type: str
+    ) -> None:
+        attached = self.assets.setdefault(release_id, {})
+        if name in attached:
+            raise AlreadyExists("GitHub API 422: Validation Failed", 422)
+        attached[name] = (data, content_type)
+        self.writes.append(f"attach {name}")
 
 
 @dataclass
@@ -332,3 +345,63 @@ def test_dry_run_writes_nothing() -> None:
         "would create release r1",
         "would commit results/r1.json and CHANGELOG.md",
     ]
+
+
+def _with_report(store: MemoryStore, run: str, names: Sequence[str]) -> None:
+    for name in names:
+        store.objects[f"prefix/{run}/report/{name}"] = f"{run} {name}".encode()
+
+
+def test_report_files_are_attached_once_and_linked_in_order() -> None:
+    github, store, _, services = _world(make_results("r1", [1]))
+    _with_report(store, "r1", ["branch.png", "report.html"])
+    github.releases["r1"] = Release(5, "r1", "old", "old body")
+    github.assets[5] = {"branch.png": (b"attached by an earlier sync", "image/png")}
+    report = sync([_target("r1")], services, OPTIONS)
+    assert report.complete
+    assert github.assets[5] == {
+        "branch.png": (b"attached by an earlier sync", "image/png"),  # never replaced
+        "report.html": (b"r1 report.html", "text/html; charset=utf-8"),
+    }
+    assert "attached report.html to release r1" in report.runs[0].actions
+    base = "https://github.com/org/runs/releases/download/r1"
+    line = (
+        f"- **Report:** [HTML report]({base}/report.html) · "
+        f"[candidate vs base per task]({base}/branch.png)"
+    )
+    assert line in github.comments[1][0].body.splitlines()
+    assert line in github.releases["r1"].body.splitlines()
+
+
+def test_without_a_release_the_report_is_neither_read_nor_linked() -> None:
+    github, store, _, services = _world(make_results("r1", [1]))
+    _with_report(store, "r1", ["report.html"])
+    assert sync([_target("r1", release=False)], services, OPTIONS).complete
+    assert "**Report:**" not in github.comments[1][0].body
+    assert github.assets == {}
+
+
+def test_dry_run_says_which_report_files_it_would_attach() -> None:
+    github, store, repo, services = _world(make_results("r1", [1]))
+    _with_report(store, "r1", ["report.html", "loss.png"])
+    report = sync([_target("r1")], services, SyncOptions(OPTIONS.links, dry_run=True))
+    assert github.writes == [] and repo.commits == 0
+    actions = report.runs[0].actions
+    assert actions[actions.index("would create release r1") + 1 :][:2] == [
+        "would attach report.html to release r1",
+        "would attach loss.png to release r1",
+    ]
+
+
+def test_an_unreadable_report_file_postpones_the_run() -> None:
+    class Flaky(MemoryStore):
+        def get(self, key: str) -> bytes | None:
+            if key.endswith("/loss.png"):
+                raise StoreError("AccessDenied")
+            return super().get(key)
+
+    store = Flaky({_key("r1"): canonical(make_results("r1", [1]))})
+    github, repo = MemoryGitHub(), MemoryRepo()
+    report = sync([_target("r1")], Services(store, github, github, repo), OPTIONS)
+    assert report.runs[0].problems == ["report loss.png: AccessDenied"]
+    assert repo.commits == 0

@@ -12,6 +12,7 @@ pytest.importorskip("matplotlib")
 
 from ilab_gitops.cli import typer_app as cli
 from ilab_gitops.report.inputs import read_metrics
+from ilab_gitops.results.locations import REPORT_FILES
 from tests.support.report_data import RUN, write_failed_in_phase_2, write_finished
 
 
@@ -36,6 +37,8 @@ def test_report_writes_the_page_and_the_plots(tmp_path: Path) -> None:
     ]
     assert f"wrote {out}" in output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    # The results sync attaches exactly these to the run's release (results.locations).
+    assert {out.name, *(p.name for p in (tmp_path / "plots").iterdir())} == set(REPORT_FILES)
 
 
 def test_report_of_a_failed_run_succeeds_and_counts_the_notes(tmp_path: Path) -> None:
