@@ -10,18 +10,22 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ilab_gitops.cli import core
 from ilab_gitops.emit import incremental, output, parallel
 from ilab_gitops.emit.output import read_tree, survey, write_tree
 from ilab_gitops.emit.parallel import Pair, render_runs
-from ilab_gitops.emit.render import merge_rendered, owner_folder
+from ilab_gitops.emit.render import INDEX_FILE, merge_rendered, owner_folder
 from ilab_gitops.spec.pipeline_run import PipelineRun
+from tests.security.pods import ROOT
+from tests.security.specs import write_runs
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 from tests.unit.test_atomic_render import KILLED, crash_in_child, leftovers
 
@@ -195,19 +199,42 @@ def count_calls(action: Callable[[], object], die_at: int | None) -> int:
     return seen[0]
 
 
+def _without_flux(batch: list[Pair]) -> list[Pair]:
+    """The same runs after their environment stopped using Flux: runs there drop flux/."""
+    out = []
+    for run, env in batch:
+        changed = env
+        if "flux" in env.spec.engines:
+            spec = env.spec.model_copy(update={"engines": ["argocd"]})
+            changed = env.model_copy(update={"spec": spec})
+        out.append((run, changed))
+    return out
+
+
+def indexed_flux_folders_exist(root: Path) -> bool:
+    """Every `<run>/flux` an environment's index lists is there (else Flux's parent fails)."""
+    for index in root.glob(f"*/{INDEX_FILE}"):
+        listed = yaml.safe_load(index.read_text())["resources"]
+        if not all((index.parent / entry).is_dir() for entry in listed):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("flux", ["kept", "dropped"])
 def test_update_killed_at_every_call_leaves_each_run_old_or_new(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flux: str
 ) -> None:
-    old, new = tree_of(OLD_PAIRS), tree_of(NEW_PAIRS)
+    target = NEW_PAIRS if flux == "kept" else _without_flux(NEW_PAIRS)
+    old, new = tree_of(OLD_PAIRS), tree_of(target)
     # Compiled once: every round below (and every forked child) writes the same files.
-    rendered = render_runs(NEW_PAIRS)
+    rendered = render_runs(target)
     monkeypatch.setattr(parallel, "iter_render_runs", lambda batch: iter([rendered]))
     old_units, new_units = by_unit(old), by_unit(new)
     pristine = tmp_path / "pristine"
     write_tree(pristine, old)
     root = tmp_path / "rendered"
     shutil.copytree(pristine, root)
-    total = count_calls(lambda: update(root, NEW_PAIRS), None)
+    total = count_calls(lambda: update(root, target), None)
     assert read_tree(root) == new and total > 40, total
     mixed = 0
     for die_at in range(1, total + 1):
@@ -215,7 +242,7 @@ def test_update_killed_at_every_call_leaves_each_run_old_or_new(
         shutil.copytree(pristine, root)
 
         def killed(n: int = die_at) -> None:
-            count_calls(lambda: update(root, NEW_PAIRS), n)
+            count_calls(lambda: update(root, target), n)
 
         status = crash_in_child(killed)
         assert status == KILLED, die_at
@@ -223,8 +250,94 @@ def test_update_killed_at_every_call_leaves_each_run_old_or_new(
         for unit in set(old_units) | set(new_units) | set(units):
             got = units.get(unit, {})
             assert got in (old_units.get(unit, {}), new_units.get(unit, {})), (die_at, unit)
+        assert indexed_flux_folders_exist(root), die_at
         mixed += units not in (old_units, new_units)
-        update(root, NEW_PAIRS)
+        update(root, target)
         assert read_tree(root) == new, die_at
         assert leftovers(root) == [], die_at
     assert mixed > 0, "no kill landed between two run folders"
+
+
+def _shapes_repo(tmp_path: Path, count: int) -> tuple[Path, Path]:
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", count)
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    out = tmp_path / "rendered"
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+    )
+    assert code == core.EXIT_OK
+    return repo, out
+
+
+def _file_for_folder(folder: str) -> Callable[[Path], None]:
+    def plant(out: Path) -> None:
+        shutil.rmtree(out / folder)
+        (out / folder).write_text("x: 1\n")
+
+    return plant
+
+
+def _folder_for_file(file: str) -> Callable[[Path], None]:
+    def plant(out: Path) -> None:
+        (out / file).unlink()
+        (out / file / "x").mkdir(parents=True)
+
+    return plant
+
+
+#: Hostile shapes planted in a rendered tree (kind-dev/zq-run-0000 is a run folder there).
+SHAPES: dict[str, Callable[[Path], None]] = {
+    "file-for-environment": _file_for_folder("multi-node-gpu"),
+    "file-for-run-folder": _file_for_folder("kind-dev/zq-run-0001"),
+    "folder-for-root-index": _folder_for_file(INDEX_FILE),
+    "folder-for-environment-index": _folder_for_file(f"kind-dev/{INDEX_FILE}"),
+    "file-for-step-folder": _file_for_folder("kind-dev/zq-run-0000/01-prepare"),
+    "folder-for-step-file": _folder_for_file("kind-dev/zq-run-0000/01-prepare/manifests.yaml"),
+}
+#: Shapes in the way of a folder or an index: without --prune, exit 2 and nothing written.
+LAYOUT = {
+    "file-for-environment",
+    "file-for-run-folder",
+    "folder-for-root-index",
+    "folder-for-environment-index",
+}
+
+
+@pytest.mark.parametrize("prune", [False, True], ids=["keep", "prune"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_hostile_shapes_are_replaced_or_refused_never_a_crash(
+    tmp_path: Path, shape: str, prune: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file where the compiler makes a folder, or a folder where it writes a file: with
+    --prune the tree is rebuilt exactly; without, a run folder is replaced whole, and
+    anything in the way of the layout itself is refused (exit 2), nothing written."""
+    repo, out = _shapes_repo(tmp_path, 3)
+    expected = read_tree(out)
+    SHAPES[shape](out)
+    planted = read_tree(out)
+    capsys.readouterr()
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=prune, fmt="text"
+    )
+    err = capsys.readouterr().err
+    if shape in LAYOUT and not prune:
+        assert code == core.EXIT_INVALID, err
+        assert "in the way of the folders and index files render writes" in err
+        assert read_tree(out) == planted
+    else:
+        assert code == core.EXIT_OK, err
+        assert read_tree(out) == expected
+        assert (out / "kind-dev" / "zq-run-0000" / "01-prepare" / "manifests.yaml").is_file()
+    assert leftovers(out) == []
+
+
+def test_unchanged_files_with_another_mode_are_rewritten(tmp_path: Path) -> None:
+    repo, out = _shapes_repo(tmp_path, 3)
+    odd = out / "kind-dev" / "zq-run-0000" / "01-prepare" / "manifests.yaml"
+    odd.chmod(0o4755)
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+    )
+    assert code == core.EXIT_OK
+    assert stat.S_IMODE(odd.stat().st_mode) == 0o644

@@ -152,6 +152,12 @@ def _render(
             "(--prune removes everything under it that the compiler does not write)"
         )
         return EXIT_INVALID
+    blocked = [] if prune else incremental.conflicts(present)
+    if blocked:
+        for path in blocked:
+            _say(f"{_shown(out, path)}: in the way of the folders and index files render writes")
+        _say(f"{escape(out)}: nothing written (--prune replaces them)")
+        return EXIT_INVALID
     if incremental.supported(root, present):
         return _update(out, pairs, present, env_names, prune=prune)
     if not present.files and not present.refused and not present.empty_dirs:
@@ -269,13 +275,14 @@ def finish_update(
         if path == INDEX_FILE or (path.count("/") == 1 and path.endswith(f"/{INDEX_FILE}")):
             assert isinstance(text, str)
             updater.put_file(path, text)
+    updater.commit_deferred()  # run folders that drop their flux/ folder, now unlisted
     gone = [path for path in present.files if path not in after]
     lines = _removed(out, RenderedTree(files=before), after, names) if prune else []
     kept = {owner_folder(path) for path in after}
     for folder in sorted({owner_folder(path) for path in gone} - kept - {""}):
         updater.remove(folder)
-    for path in gone:
-        if owner_folder(path) in kept:
+    for path in gone:  # loose files; a kept run folder was replaced whole
+        if not owner_folder(path):
             updater.remove(path)
     updater.remove_empty_folders(keep={p.rsplit("/", 1)[0] for p in after if "/" in p})
     changes = updater.changes

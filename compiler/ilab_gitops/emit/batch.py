@@ -155,11 +155,13 @@ def render(
 ) -> Result | None:
     """Check and render into the missing folder `root`; None when the batch is too small,
     `root` appeared meanwhile, or a run file holds an Environment (render serially then)."""
+    root = root.absolute()
+    if not root.parent.is_dir():  # the serial path makes it once every spec checked out
+        return None
     prepared = _prepare(paths, environments_dir, workers)
     if prepared is None:
         return None
     ws, runs_files = prepared
-    root = root.absolute()
     with output.locked(root):
         output.recover(root)
         if os.path.lexists(root):  # another render made it meanwhile: update it serially
@@ -209,7 +211,7 @@ def update(
                     if staged is None:
                         updater.changes.unchanged += 1
                     else:
-                        updater.commit_run(folder, staged)
+                        updater.commit_or_defer(folder, share.files[folder], staged)
                     names[folder] = dict.fromkeys(share.files[folder], "")
             result.lines = finish(updater, dict(sorted(names.items())), sorted(ws.environments))
         return result
@@ -221,7 +223,12 @@ def _run_shares(batch: _Batch, workers: int) -> list[_Share]:
     _BATCH.append(batch)
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=output.worker_init,
+            initargs=(os.getpid(),),
+        ) as pool:
             return list(pool.map(_work, [(k, workers) for k in range(workers)]))
     finally:
         _BATCH.pop()
@@ -247,7 +254,7 @@ def _resolve(
                 f"{len(reads)} runs in one invocation; the limit is {MAX_RUNS}",
             )
         )
-        return Result(ws.diagnostics, 0)
+        return Result(sort_diagnostics(ws.diagnostics), 0)
     accepted = resolve_runs(ws, [read for _, read in reads], environments_dir)
     return Result(sort_diagnostics(ws.diagnostics), len(accepted))
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ilab_gitops.emit import output
-from ilab_gitops.emit.render import owner_folder
+from ilab_gitops.emit.render import FLUX_FOLDER, INDEX_FILE, owner_folder
 from ilab_gitops.load.treescan import Walk
 
+_MODE = 0o644
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -40,11 +42,31 @@ class Changes:
 
 def supported(root: Path, present: Walk) -> bool:
     """Whether `root` can be updated in place: an existing folder (not a link) holding only
-    regular files with plain names, on a system with `renameat2`. Otherwise the whole tree is
-    rebuilt and swapped (`output.write_tree`), which also clears anything refused."""
-    if os.path.islink(root) or not root.is_dir() or present.refused:
+    regular files with plain names in the compiler's shape, on a system with `renameat2`.
+    Otherwise the whole tree is rebuilt and swapped (`output.write_tree`), which also clears
+    anything refused."""
+    if os.path.islink(root) or not root.is_dir() or present.refused or conflicts(present):
         return False
-    return output.exchange_supported(root.parent)
+    return output.exchange_supported(root)
+
+
+def conflicts(present: Walk) -> list[str]:
+    """Paths in the way of the compiler's layout: a file where it makes a folder (an
+    environment or a run folder), or anything below the name of an index file. In place they
+    would block a rename; only a whole rebuild (`--prune`) replaces them."""
+    found = []
+    for path in [*present.files, *present.empty_dirs]:
+        parts = path.split("/")
+        is_file = path in present.sizes
+        if parts[0] == INDEX_FILE and (len(parts) > 1 or not is_file):
+            found.append(path)
+        elif len(parts) == 1 and is_file and parts[0] != INDEX_FILE:
+            found.append(path)  # a file where an environment folder goes
+        elif len(parts) >= 2 and parts[1] == INDEX_FILE and (len(parts) > 2 or not is_file):
+            found.append(path)
+        elif len(parts) == 2 and is_file and parts[1] != INDEX_FILE:
+            found.append(path)  # a file where a run folder goes
+    return found
 
 
 def _write(path: str, data: bytes) -> None:
@@ -58,12 +80,20 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _read(path: str, limit: int) -> bytes | None:
+    """The file's bytes when it is a regular file with the mode the compiler writes (else
+    None: it is rewritten, as a whole rebuild would)."""
     try:
         fd = os.open(path, _READ)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        return handle.read(limit + 1)
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != _MODE:
+            return None
+        try:
+            return handle.read(limit + 1)
+        except OSError:
+            return None
 
 
 class Updater:
@@ -79,6 +109,7 @@ class Updater:
             self._by_folder.setdefault(owner_folder(path), []).append(path)
         self._stage = ""
         self._count = 0
+        self._deferred: list[tuple[str, str]] = []
         self._lock: contextlib.ExitStack | None = None
 
     def __enter__(self) -> Updater:
@@ -105,9 +136,27 @@ class Updater:
         """Make `root/folder` hold exactly `files` (paths relative to the folder)."""
         staged = self._staged()
         if self.stage_run(folder, files, staged):
-            self.commit_run(folder, staged)
+            self.commit_or_defer(folder, files, staged)
         else:
             self.changes.unchanged += 1
+
+    def commit_or_defer(self, folder: str, files: Iterable[str], staged: str) -> None:
+        """Swap a staged run folder in now, or, when it drops its `flux/` folder (which its
+        environment's index lists), only after the indexes are rewritten (`commit_deferred`):
+        an index never lists a folder that is not there."""
+        had_flux = any(
+            p.startswith(f"{folder}/{FLUX_FOLDER}/") for p in self._by_folder.get(folder, ())
+        )
+        if had_flux and not any(rel.startswith(f"{FLUX_FOLDER}/") for rel in files):
+            self._deferred.append((folder, staged))
+        else:
+            self.commit_run(folder, staged)
+
+    def commit_deferred(self) -> None:
+        """The run folders held back by `commit_or_defer`, once the indexes are written."""
+        for folder, staged in self._deferred:
+            self.commit_run(folder, staged)
+        self._deferred.clear()
 
     def staging_path(self, name: str) -> str:
         """A path in the staging folder for a worker's run folder (`name` unique to it)."""
@@ -142,7 +191,7 @@ class Updater:
                         os.mkdir(os.path.join(staged, name), 0o755)
                         made.add(name)
             if rel in same:
-                os.link(os.path.join(target, rel), os.path.join(staged, rel))
+                os.link(os.path.join(target, rel), os.path.join(staged, rel), follow_symlinks=False)
             else:
                 _write(os.path.join(staged, rel), data)
         return True

@@ -113,10 +113,11 @@ def exchange(a: str | Path, b: str | Path) -> bool:
     return _exchange(Path(a), Path(b))
 
 
-def exchange_supported(folder: Path) -> bool:
-    """Whether two entries in `folder` can be exchanged atomically (tried on two empty folders:
-    the C library and the file system must both support it)."""
-    probe = Path(tempfile.mkdtemp(prefix=".exchange-probe-", dir=folder))
+def exchange_supported(root: Path) -> bool:
+    """Whether two entries beside `root` can be exchanged atomically (tried on two empty
+    folders: the C library and the file system must both support it). The probe is named as
+    a staging folder of `root`, so the next run removes it if this one is killed."""
+    probe = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-probe-", dir=root.absolute().parent))
     try:
         (probe / "a").mkdir()
         (probe / "b").mkdir()
@@ -177,12 +178,37 @@ def locked(root: Path) -> Iterator[None]:
     kernel drops it if the process dies."""
     parent = root.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(parent, os.O_RDONLY)
+    fd = os.open(parent, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    _LOCK_FDS.add(fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        _LOCK_FDS.discard(fd)
         os.close(fd)
+
+
+#: Lock descriptors this process holds (`locked`); forked workers close their copies.
+_LOCK_FDS: set[int] = set()
+_PR_SET_PDEATHSIG = 1
+
+
+def worker_init(parent: int) -> None:
+    """In a forked worker: drop the inherited copies of the write lock (else a killed parent
+    leaves the lock held by its orphans and the next render waits forever) and die with the
+    parent (Linux `PR_SET_PDEATHSIG`)."""
+    import signal
+
+    for fd in list(_LOCK_FDS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _LOCK_FDS.clear()
+    libc_name = ctypes.util.find_library("c")
+    prctl = getattr(ctypes.CDLL(libc_name), "prctl", None) if libc_name else None
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
+from ilab_gitops.emit import output
 from ilab_gitops.emit.render import render_run, run_folder
 from ilab_gitops.manifests import compile_run
 from ilab_gitops.spec.environment import Environment
@@ -81,8 +83,21 @@ def iter_render_runs(pairs: Sequence[Pair], *, workers: int | None = None) -> It
     try:
         context = multiprocessing.get_context("fork")
         ranges = [(s, min(s + CHUNK_RUNS, len(pairs))) for s in range(0, len(pairs), CHUNK_RUNS)]
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-            yield from pool.map(_render_range, ranges)
+        with ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=context,
+            initializer=output.worker_init,
+            initargs=(os.getpid(),),
+        ) as pool:
+            # A bounded window of chunks in flight, in order: `pool.map` would submit them
+            # all, and a slow writer would let every rendered chunk pile up in memory.
+            pending: deque[Future[RunFiles]] = deque()
+            for span in ranges:
+                pending.append(pool.submit(_render_range, span))
+                if len(pending) >= 2 * count:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
     finally:
         _BATCH.pop()
 
