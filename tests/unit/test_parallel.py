@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ilab_gitops.emit import parallel
+from ilab_gitops.emit import output, parallel
 from ilab_gitops.spec.pipeline_run import PipelineRun
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 
@@ -39,7 +39,7 @@ def test_small_batches_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_pool(*args: object, **kwargs: object) -> None:
         raise AssertionError("a process pool was started for a small batch")
 
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(output, "fork_pool", no_pool)
     pairs = _pairs(3)
     envs = [load_environment(p).metadata.name for p in ENVIRONMENTS]
     assert sorted(parallel.render_runs(pairs, workers=4)) == sorted(
@@ -48,19 +48,12 @@ def test_small_batches_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _HOLDER = """
-import os, sys, time
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
+import sys, time
 from pathlib import Path
 from ilab_gitops.emit import output
 
 with output.locked(Path(sys.argv[1])):
-    pool = ProcessPoolExecutor(
-        max_workers=2,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=output.worker_init,
-        initargs=(os.getpid(),),
-    )
+    pool = output.fork_pool(2)  # as render makes it
     futures = [pool.submit(time.sleep, 60) for _ in range(2)]
     time.sleep(1)  # the workers have started
     print(" ".join(str(p) for p in pool._processes), flush=True)

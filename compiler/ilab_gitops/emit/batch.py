@@ -36,9 +36,9 @@ from ilab_gitops.load.workspace import (
     RunRead,
     Workspace,
     check_files,
-    display_path,
     find_files,
     resolve_runs,
+    too_many_runs,
 )
 from ilab_gitops.manifests import compile_run
 
@@ -218,17 +218,9 @@ def update(
 
 
 def _run_shares(batch: _Batch, workers: int) -> list[_Share]:
-    from concurrent.futures import ProcessPoolExecutor
-
     _BATCH.append(batch)
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=output.worker_init,
-            initargs=(os.getpid(),),
-        ) as pool:
+        with output.fork_pool(workers) as pool:
             return list(pool.map(_work, [(k, workers) for k in range(workers)]))
     finally:
         _BATCH.pop()
@@ -244,16 +236,7 @@ def _resolve(
     for share in shares:
         ws.diagnostics.extend(share.diagnostics)
     if len(reads) > MAX_RUNS:
-        ws.diagnostics.append(
-            Diagnostic(
-                display_path(paths[0]),
-                1,
-                1,
-                "too-many-runs",
-                "",
-                f"{len(reads)} runs in one invocation; the limit is {MAX_RUNS}",
-            )
-        )
+        ws.diagnostics.append(too_many_runs(paths, len(reads)))
         return Result(sort_diagnostics(ws.diagnostics), 0)
     accepted = resolve_runs(ws, [read for _, read in reads], environments_dir)
     return Result(sort_diagnostics(ws.diagnostics), len(accepted))

@@ -182,14 +182,7 @@ class Updater:
         made = {""}
         os.mkdir(staged, 0o755)
         for rel, data in sorted(encoded.items()):
-            sub = rel.rpartition("/")[0]
-            if sub not in made:
-                parts = sub.split("/")
-                for depth in range(1, len(parts) + 1):
-                    name = "/".join(parts[:depth])
-                    if name not in made:
-                        os.mkdir(os.path.join(staged, name), 0o755)
-                        made.add(name)
+            output.make_parents(staged, rel, made)
             if rel in same:
                 os.link(os.path.join(target, rel), os.path.join(staged, rel), follow_symlinks=False)
             else:

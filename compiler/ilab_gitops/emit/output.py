@@ -154,14 +154,7 @@ def write_files(base: Path, files: Mapping[str, str | bytes], made: set[str] | N
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     root = os.fspath(base)
     for rel, text in files.items():
-        folder = rel.rpartition("/")[0]
-        if folder not in made:
-            parts = folder.split("/")
-            for depth in range(1, len(parts) + 1):
-                sub = "/".join(parts[:depth])
-                if sub not in made:
-                    os.mkdir(os.path.join(root, sub), 0o755)
-                    made.add(sub)
+        make_parents(root, rel, made)
         fd = os.open(os.path.join(root, rel), flags, 0o644)
         try:
             data = text.encode("utf-8") if isinstance(text, str) else text
@@ -170,6 +163,33 @@ def write_files(base: Path, files: Mapping[str, str | bytes], made: set[str] | N
                 written += os.write(fd, data[written:])
         finally:
             os.close(fd)
+
+
+def make_parents(root: str, rel: str, made: set[str]) -> None:
+    """Create the folders of `rel` below `root` that are not in `made` (and add them)."""
+    folder = rel.rpartition("/")[0]
+    if folder in made:
+        return
+    parts = folder.split("/")
+    for depth in range(1, len(parts) + 1):
+        sub = "/".join(parts[:depth])
+        if sub not in made:
+            os.mkdir(os.path.join(root, sub), 0o755)
+            made.add(sub)
+
+
+def fork_pool(workers: int) -> Any:
+    """A pool of `workers` forked processes that inherit the batch being rendered; each
+    drops the write lock it inherited and dies with this process (`worker_init`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    )
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 
 from ilab_gitops.emit import output
 from ilab_gitops.emit.render import render_run, run_folder
@@ -81,14 +81,8 @@ def iter_render_runs(pairs: Sequence[Pair], *, workers: int | None = None) -> It
         return
     _BATCH.append(pairs)
     try:
-        context = multiprocessing.get_context("fork")
         ranges = [(s, min(s + CHUNK_RUNS, len(pairs))) for s in range(0, len(pairs), CHUNK_RUNS)]
-        with ProcessPoolExecutor(
-            max_workers=count,
-            mp_context=context,
-            initializer=output.worker_init,
-            initargs=(os.getpid(),),
-        ) as pool:
+        with output.fork_pool(count) as pool:
             # A bounded window of chunks in flight, in order: `pool.map` would submit them
             # all, and a slow writer would let every rendered chunk pile up in memory.
             pending: deque[Future[RunFiles]] = deque()

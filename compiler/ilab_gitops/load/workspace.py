@@ -199,6 +199,17 @@ def _add_environment(ws: Workspace, document: Document, env: Environment) -> Non
     ws.environments[name] = (document, env)
 
 
+def too_many_runs(paths: Sequence[Path], count: int) -> Diagnostic:
+    return Diagnostic(
+        display_path(paths[0]),
+        1,
+        1,
+        "too-many-runs",
+        "",
+        f"{count} runs in one invocation; the limit is {MAX_RUNS}",
+    )
+
+
 def find_files(
     ws: Workspace, paths: Sequence[Path], environments_dir: Path | None
 ) -> tuple[list[Path], list[Path]]:
@@ -284,16 +295,7 @@ def load_workspace(
     files, _ = find_files(ws, paths, environments_dir)
     runs = check_files(files, ws, keep=keep_documents)
     if len(runs) > MAX_RUNS:
-        ws.diagnostics.append(
-            Diagnostic(
-                display_path(paths[0]),
-                1,
-                1,
-                "too-many-runs",
-                "",
-                f"{len(runs)} runs in one invocation; the limit is {MAX_RUNS}",
-            )
-        )
+        ws.diagnostics.append(too_many_runs(paths, len(runs)))
         return ws
     reads = [
         RunRead(doc, run.metadata.name, run.spec.environment, checked, run)
