@@ -91,12 +91,14 @@ def read_tree(root: Path) -> dict[str, str]:
 
 
 @functools.cache
-def _renameat2() -> Any:
-    """The C library's `renameat2`, looked up once (`find_library` runs a subprocess)."""
+def _libc() -> Any:
+    """The C library, looked up once (`find_library` runs a subprocess); None without one."""
     libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return None
-    return getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+    return ctypes.CDLL(libc_name, use_errno=True) if libc_name else None
+
+
+def _renameat2() -> Any:
+    return getattr(_libc(), "renameat2", None)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -184,6 +186,7 @@ def fork_pool(workers: int) -> Any:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    _libc()  # once here, so that no worker runs `find_library`
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
@@ -223,8 +226,7 @@ def worker_init(parent: int) -> None:
         with contextlib.suppress(OSError):
             os.close(fd)
     _LOCK_FDS.clear()
-    libc_name = ctypes.util.find_library("c")
-    prctl = getattr(ctypes.CDLL(libc_name), "prctl", None) if libc_name else None
+    prctl = getattr(_libc(), "prctl", None)  # looked up by the parent, before the fork
     if prctl is not None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above
