@@ -179,7 +179,7 @@ def test_preflight_of_a_teacher_that_never_answers() -> None:
 
 
 def test_missing_ca_bundle_is_named(teacher_server: FakeOpenAI, tmp_path: Path) -> None:
-    with pytest.raises(StepError, match=r"teacher CA bundle .* is not mounted"):
+    with pytest.raises(StepError, match=r"teacher: CA bundle .* is not mounted"):
         teacher.preflight(
             teacher.Teacher(teacher_server.url, "teacher-model", KEY), str(tmp_path / "ca.crt")
         )

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from ilab_gitops.steps.endpoint import tls_verify
 from ilab_gitops.steps.runtime import StepError
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,11 @@ def missing_secret_keys(params: PreflightParams, env: Mapping[str, str]) -> list
 
 def _ssl_context(ca_bundle: str | None, what: str) -> ssl.SSLContext | str:
     """A context trusting the system CAs plus `ca_bundle`, or a problem line."""
-    context = ssl.create_default_context()
-    if ca_bundle is None:
-        return context
-    if not Path(ca_bundle).is_file():
-        return f"{what}: CA bundle {ca_bundle} is not mounted (check the ConfigMap and key)"
     try:
-        context.load_verify_locations(cafile=ca_bundle)
-    except ssl.SSLError as exc:
-        return f"{what}: CA bundle {ca_bundle} is not a PEM certificate ({exc.reason})"
-    return context
+        verify = tls_verify(ca_bundle, what)
+    except StepError as err:
+        return str(err)
+    return verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
 
 
 def check_s3(check: S3Params, env: Mapping[str, str], ca_bundle: str | None) -> list[str]:

@@ -9,58 +9,28 @@ server sends back is untrusted: only model ids are quoted, shortened and `repr`-
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ilab_gitops.steps.runtime import StepError, secret_env
+from ilab_gitops.steps.endpoint import Endpoint, endpoint_from_env, tls_verify
+from ilab_gitops.steps.runtime import StepError
 
 PREFLIGHT_TIMEOUT_S = 10.0
 _SHOWN_MODELS = 5
 _MAX_ID = 80
 
 
-@dataclass(frozen=True)
-class Teacher:
-    endpoint: str
-    model: str
-    api_key: str
-
-    def __repr__(self) -> str:  # never print the key
-        return f"Teacher(endpoint={self.endpoint!r}, model={self.model!r})"
+Teacher = Endpoint
 
 
 def teacher_from_env() -> Teacher:
-    what = "add key '{}' to the sdgData.generate.teacherSecretRef Secret"
-    endpoint = secret_env("ILAB_TEACHER_ENDPOINT", what.format("endpoint")).rstrip("/")
-    if not endpoint.startswith(("http://", "https://")):
-        raise StepError(f"teacher endpoint {endpoint!r} must be an http(s) URL")
-    if not endpoint.endswith("/v1"):
-        raise StepError(
-            f"teacher endpoint {endpoint!r} must end in /v1 (the OpenAI-compatible API root, "
-            "e.g. https://teacher.example.com/v1)"
-        )
-    return Teacher(
-        endpoint=endpoint,
-        model=secret_env("ILAB_TEACHER_MODEL_NAME", what.format("model_name")),
-        api_key=secret_env("ILAB_TEACHER_API_TOKEN", what.format("api_token")),
-    )
+    return endpoint_from_env("teacher", "ILAB_TEACHER", "sdgData.generate.teacherSecretRef")
 
 
 def verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
     """The TLS verification for the teacher: the system CAs plus `ca_bundle` when set."""
-    if ca_bundle is None:
-        return True
-    if not Path(ca_bundle).is_file():
-        raise StepError(f"teacher CA bundle {ca_bundle} is not mounted (check the ConfigMap key)")
-    context = ssl.create_default_context()
-    try:
-        context.load_verify_locations(cafile=ca_bundle)
-    except ssl.SSLError as exc:
-        raise StepError(f"teacher CA bundle {ca_bundle} is not a PEM certificate: {exc}") from None
-    return context
+    return tls_verify(ca_bundle, "teacher")
 
 
 def _short(value: object) -> str:
