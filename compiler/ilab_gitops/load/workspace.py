@@ -178,23 +178,26 @@ def _environment_named(data: dict[str, object], problems: list[Diagnostic]) -> s
     return name
 
 
+def _duplicate(document: Document, what: str, first: str) -> Diagnostic:
+    """`what` (kind and name) is defined again in `document`, first in `first`."""
+    pos = document.source_map.locate(("metadata", "name"))
+    return Diagnostic(
+        document.path,
+        pos.line,
+        pos.column,
+        "duplicate-name",
+        "metadata.name",
+        f"{what} is also defined in {first}",
+    )
+
+
 def _add_environment(ws: Workspace, document: Document, env: Environment) -> None:
     name = env.metadata.name
     if name in ws.environments:
         first = ws.environments[name][0]
         if first.path == document.path:
             return
-        pos = document.source_map.locate(("metadata", "name"))
-        ws.diagnostics.append(
-            Diagnostic(
-                document.path,
-                pos.line,
-                pos.column,
-                "duplicate-name",
-                "metadata.name",
-                f'environment "{name}" is also defined in {first.path}',
-            )
-        )
+        ws.diagnostics.append(_duplicate(document, f'environment "{name}"', first.path))
         return
     ws.environments[name] = (document, env)
 
@@ -250,17 +253,7 @@ def resolve_runs(
     for read in reads:
         document, name, env_name = read.document, read.name, read.environment
         if name in seen:
-            pos = document.source_map.locate(("metadata", "name"))
-            ws.diagnostics.append(
-                Diagnostic(
-                    document.path,
-                    pos.line,
-                    pos.column,
-                    "duplicate-name",
-                    "metadata.name",
-                    f'run "{name}" is also defined in {seen[name].path}',
-                )
-            )
+            ws.diagnostics.append(_duplicate(document, f'run "{name}"', seen[name].path))
             continue
         seen[name] = document
         if env_name in ws.invalid_environments and env_name not in ws.environments:

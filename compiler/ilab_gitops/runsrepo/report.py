@@ -102,19 +102,22 @@ def _environment_text(environments: tuple[EnvDiff, ...]) -> list[str]:
     return lines
 
 
-def _value(value: Any) -> Any:
-    return None if value is MISSING else value
+def _change(field: str, old: Any, new: Any, location: str | None) -> dict[str, Any]:
+    """One field's old and new value (null and `...Present: false` where it is absent)."""
+    return {
+        "field": field,
+        "old": None if old is MISSING else old,
+        "new": None if new is MISSING else new,
+        "oldPresent": old is not MISSING,
+        "newPresent": new is not MISSING,
+        "location": location,
+    }
 
 
 def _reason(reason: Reason) -> dict[str, Any]:
     return {
         "source": reason.source,
-        "field": reason.field,
-        "old": _value(reason.old),
-        "new": _value(reason.new),
-        "oldPresent": reason.old is not MISSING,
-        "newPresent": reason.new is not MISSING,
-        "location": reason.location,
+        **_change(reason.field, reason.old, reason.new, reason.location),
     }
 
 
@@ -137,12 +140,7 @@ def _step(step: StepDiff) -> dict[str, Any]:
 def _setting(setting: Setting) -> dict[str, Any]:
     return {
         "area": setting.area,
-        "field": setting.field,
-        "old": _value(setting.old),
-        "new": _value(setting.new),
-        "oldPresent": setting.old is not MISSING,
-        "newPresent": setting.new is not MISSING,
-        "location": setting.location,
+        **_change(setting.field, setting.old, setting.new, setting.location),
     }
 
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import git
+import pytest
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -72,3 +73,27 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
         check=False,
         timeout=120,
     )
+
+
+IDENTITY = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+
+
+def run_git(cwd: Path, *args: str, timeout: int = 120) -> str:
+    """`git args` in `cwd` with a throwaway identity; its stdout, stripped."""
+    done = subprocess.run(
+        ["git", *IDENTITY, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    )
+    return done.stdout.strip()
+
+
+def needs(condition: bool, reason: str) -> None:
+    """Skip without `condition`; under CI (CI set) fail instead: nothing skips silently."""
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (required when CI is set)")
+        pytest.skip(reason)

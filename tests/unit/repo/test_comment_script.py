@@ -23,6 +23,7 @@ from ilab_gitops.runsrepo.comment import MARKER
 from tests.conftest import ROOT
 from tests.support.github_fake import BODY_LIMIT, FakeComment, FakeGitHub, running_fake_github
 from tests.support.github_openapi import SPEC_PATH, github_openapi
+from tests.unit.repo.gitutil import needs as _needs
 
 JS = ROOT / "tests" / "js"
 WORKFLOW = ROOT / ".github" / "workflows" / "ilab-pr-comment.yml"
@@ -30,13 +31,6 @@ REPO = "example-org/runs"
 PR = 7
 BOT = "github-actions[bot]"
 NOTE = "**Truncated**: the full summary is in the workflow artifact."
-
-
-def _needs(condition: bool, reason: str) -> None:
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required when CI is set)")
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -19,30 +19,13 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.unit.repo.gitutil import needs as _needs
+from tests.unit.repo.gitutil import run_git as git
 
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
 CLI = Path(sys.executable).with_name("ilab-gitops")
 IDS = ["ilab-gitops-validate", "ilab-gitops-render-check"]
-
-
-def _needs(condition: bool, reason: str) -> None:
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required when CI is set)")
-        pytest.skip(reason)
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return done.stdout.strip()
 
 
 def test_hooks_file_declares_both_hooks() -> None:

@@ -18,11 +18,11 @@ import pytest
 
 from ilab_gitops.load.sources import parse_yaml
 from tests.conftest import ROOT
+from tests.unit.repo.gitutil import run_git as git
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ilab-render.yml"
 CLI = Path(sys.executable).with_name("ilab-gitops")
 MINIMAL = ROOT / "spec" / "examples" / "minimal.yaml"
-IDENTITY = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
 
 # Merges one new run into the remote's main before each render (all of them with ALWAYS=1).
 MOVER = """#!/bin/sh
@@ -40,13 +40,6 @@ if [ "$n" = 0 ] || [ "$MOVE_ALWAYS" = 1 ]; then
 fi
 exec "$MOVE_CLI" "$@"
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60
-    )
-    return done.stdout.strip()
 
 
 def _step() -> dict[str, Any]:

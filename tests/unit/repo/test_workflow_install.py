@@ -17,6 +17,8 @@ import pytest
 
 from ilab_gitops.load.sources import parse_yaml
 from tests.conftest import ROOT
+from tests.unit.repo.gitutil import needs as _needs
+from tests.unit.repo.gitutil import run_git as git
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ilab-validate.yml"
 WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
@@ -31,25 +33,6 @@ HOSTILE = {
     "usercustomize.py": "open('PWNED-usercustomize', 'w').close()\n",
     "yaml.py": "open('PWNED-yaml', 'w').close()\n",
 }
-
-
-def _needs(condition: bool, reason: str) -> None:
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (required when CI is set)")
-        pytest.skip(reason)
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return done.stdout.strip()
 
 
 def _install_step() -> dict[str, Any]:
