@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ilab_gitops.emit.render import render_run, render_stream
+from ilab_gitops.emit.render import iter_stream, render_run
 from ilab_gitops.load.sources import parse_yaml
 from ilab_gitops.load.validation import check_document
 from ilab_gitops.manifests import Manifests, compile_run
@@ -115,7 +115,7 @@ def test_rendered_yaml_reparses_to_the_compiled_objects(spec: Path, env_path: Pa
 @pytest.mark.parametrize(("spec", "env_path"), CASES, ids=CASE_IDS)
 def test_rendered_stream_reparses_to_the_compiled_objects(spec: Path, env_path: Path) -> None:
     manifests, _ = _compile(spec, env_path)
-    parsed = list(yaml.safe_load_all(render_stream([manifests])))
+    parsed = list(yaml.safe_load_all("".join(iter_stream([manifests]))))
     objects = [*manifests.objects(), *manifests.flux]
     assert json.dumps(parsed, sort_keys=True) == json.dumps(objects, sort_keys=True)
 

@@ -233,6 +233,37 @@ def test_pvc_copy_refuses_links_out_of_the_model(tmp_path: Path, how: str) -> No
     assert b"not part of the model" not in copied
 
 
+def test_pvc_copy_refuses_a_model_path_through_a_link(tmp_path: Path) -> None:
+    """`baseModel.pvc.path: models/x` where `models` is a link to `/` on the claim: the copy
+    would take the container's files, with every "inside the model" check passing."""
+    claim = tmp_path / "claim"
+    claim.mkdir()
+    (claim / "models").symlink_to("/")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(StepError, match="passes through a symlink"):
+        copy_pvc(claim / "models" / "etc", dest)
+    assert list(dest.iterdir()) == []
+
+
+def test_pvc_copy_of_an_unreadable_file_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the pod may not read (tests run as root, who reads anything: the refusal is
+    the kernel's, as it would be in the pod)."""
+    from ilab_gitops.steps import base_model
+
+    def refused(source: Path, dest: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(source))
+
+    monkeypatch.setattr(base_model, "_copy_file", refused)
+    source = model_folder(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(StepError, match="cannot be copied: Permission denied"):
+        copy_pvc(source, dest)
+
+
 def test_pvc_copy_keeps_links_inside_the_model_as_files(tmp_path: Path) -> None:
     source = model_folder(tmp_path)
     (source / "model.safetensors").symlink_to("weights/model.safetensors")
@@ -279,3 +310,30 @@ def tar_of_sdg() -> bytes:
     from tests.steps.builders import tar_bytes
 
     return tar_bytes(sdg_members())
+
+
+@pytest.mark.parametrize("junk", [b"\xff\xfe", b"ref: refs/heads/\xff"])
+def test_taxonomy_head_that_is_not_utf8_is_no_checkout(tmp_path: Path, junk: bytes) -> None:
+    """A tarball's `.git/HEAD` of arbitrary bytes: "not a plain checkout", not a crash."""
+    from ilab_gitops.steps.taxonomy import head_commit
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_bytes(junk)
+    assert head_commit(tmp_path) is None
+
+
+def test_a_taxonomy_git_cannot_use_is_a_clean_error(tmp_path: Path) -> None:
+    """HEAD and a branch that name a commit whose objects are missing pass prepare's file
+    check; final evaluation then says so in one line (not an internal error)."""
+    from ilab_gitops.steps import final_eval
+
+    source = tmp_path / "taxonomy"
+    git_dir = source / ".git"
+    (git_dir / "refs" / "heads").mkdir(parents=True)
+    (git_dir / "objects").mkdir()
+    (git_dir / "HEAD").write_text("ref: refs/heads/main\n")
+    (git_dir / "refs" / "heads" / "main").write_text("1" * 40 + "\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(StepError, match=r"taxonomy .*: git cannot use it"):
+        final_eval.prepare_taxonomy(source, work, "main")

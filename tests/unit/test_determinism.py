@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ilab_gitops.emit.render import render_tree, run_folder
+from ilab_gitops.emit.render import merge_tree, run_folder
 from ilab_gitops.manifests import compile_run
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
 
@@ -143,7 +143,7 @@ def test_every_variant_renders_identical_bytes(
 def test_cli_output_matches_the_in_process_compiler(
     rendered: Rendered,
 ) -> None:
-    """The files the CLI writes are render_tree's text as UTF-8 with \\n line ends."""
+    """The files the CLI writes are the in-process tree's text as UTF-8 with \\n line ends."""
     environments = {env.metadata.name: env for env in map(load_environment, ENVIRONMENTS)}
     runs = [load_run(path) for path in EXAMPLES]
     compiled = {
@@ -152,7 +152,7 @@ def test_cli_output_matches_the_in_process_compiler(
         )
         for run in runs
     }
-    tree = render_tree(compiled, environments)
+    tree = merge_tree({}, compiled, environments=environments, prune=True)
     expected = {path: text.encode("utf-8") for path, text in tree.items()}
     assert rendered[VARIANTS[0].name][0] == expected
 

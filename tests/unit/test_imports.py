@@ -89,11 +89,12 @@ after_import = loaded({CORE_FORBIDDEN!r} + HEAVY)
 # with the reading layer (sources, validation), which must not load the CLI either.
 from pathlib import Path
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.emit.render import render_tree
+from ilab_gitops.emit.render import merge_tree
 from ilab_gitops.load.workspace import load_workspace
 ws = load_workspace([Path("spec/examples")], Path("environments"))
 assert ws.ok and ws.runs, ws.diagnostics
-files = render_tree({{r.run.metadata.name: compile_run(r.run, r.environment) for r in ws.runs}})
+runs = {{r.run.metadata.name: compile_run(r.run, r.environment) for r in ws.runs}}
+files = merge_tree({{}}, runs, prune=True)
 assert files
 print(json.dumps({{"after_import": after_import,
                   "after_compile": loaded({CORE_FORBIDDEN!r} + HEAVY),

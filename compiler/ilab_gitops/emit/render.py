@@ -38,14 +38,9 @@ def render_run(manifests: Manifests) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def render_stream(all_manifests: Iterable[Manifests]) -> str:
-    """All objects of the given runs as one multi-document YAML stream."""
-    return "".join(iter_stream(all_manifests))
-
-
 def iter_stream(all_manifests: Iterable[Manifests]) -> Iterator[str]:
-    """`render_stream` a run at a time (the concatenation is the same text), so that
-    `render --out -` holds one run's text, not all of them."""
+    """All objects of the given runs as one multi-document YAML stream, a run at a time (the
+    concatenation is one stream), so that `render --out -` holds one run's text."""
     for manifests in all_manifests:
         yield yaml_emit.dump_all([*manifests.objects(), *manifests.flux])
 
@@ -59,15 +54,6 @@ def run_folder(environment: str, run: str) -> str:
 def flux_index(runs_with_flux: Iterable[str]) -> str:
     """`rendered/<environment>/kustomization.yaml`: what that cluster's Flux parent applies."""
     return _kustomization(f"{run}/{FLUX_FOLDER}" for run in runs_with_flux)
-
-
-def render_tree(
-    all_manifests: Mapping[str, Manifests], environments: Iterable[str] = ()
-) -> dict[str, str]:
-    """Every file under `rendered/`, for the given runs (keyed by `run_folder`)."""
-    runs = {folder: render_run(m) for folder, m in all_manifests.items()}
-    merged = merge_rendered({}, runs, environments=environments, prune=True)
-    return {path: text for path, text in merged.items() if isinstance(text, str)}
 
 
 def merge_tree(

@@ -23,6 +23,10 @@ from ilab_gitops.load.sources import Document, PathKey, dotted, quote
 from ilab_gitops.spec import base, environment, pipeline_run
 from ilab_gitops.spec.credentials import looks_like_credential
 
+_BRANCH_WORDS = (
+    "must be a branch name: '/'-separated parts of letters, digits, '_', '-' and single dots, "
+    "none starting with '-' or '.'"
+)
 #: What each string pattern of the spec means, in words (a test checks none is missing).
 _HINT_SOURCES: tuple[tuple[object, str], ...] = (
     (
@@ -52,7 +56,11 @@ _HINT_SOURCES: tuple[tuple[object, str], ...] = (
     ((pipeline_run.Taxonomy, "repoUrl"), "must be an https:// URL without spaces or credentials"),
     (
         (pipeline_run.FinalEval, "taxonomyBaseBranch"),
-        "must be a branch name made of letters, digits, '_', '.', '/' and '-'",
+        _BRANCH_WORDS,
+    ),
+    (
+        (pipeline_run.SdgGenerate, "taxonomyBaseBranch"),
+        _BRANCH_WORDS,
     ),
     (
         (pipeline_run.HuggingFacePublish, "revision"),

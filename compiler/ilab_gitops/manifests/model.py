@@ -21,7 +21,6 @@ STEP_IDS: tuple[str, ...] = (
 SDG_STEP = "sdg"
 ALL_STEP_IDS: tuple[str, ...] = (SDG_STEP, *STEP_IDS)
 WAVE_SPACING = 10
-HASH_CHARS = 8
 
 
 def step_folder(index: int, step_id: str) -> str:
@@ -50,10 +49,6 @@ class CompiledStep:
     @property
     def wave(self) -> int:
         return step_wave(self.index)
-
-    @property
-    def short_hash(self) -> str:
-        return self.digest[:HASH_CHARS]
 
 
 @dataclass(frozen=True)

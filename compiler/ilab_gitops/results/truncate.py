@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 #: GitHub's limit on issue/PR comment bodies, in characters.
 GITHUB_COMMENT_LIMIT = 65_536
-#: GitHub's limit on release bodies, in characters.
-GITHUB_RELEASE_LIMIT = 125_000
 #: What we allow ourselves: safely below the limits, in UTF-8 bytes.
 COMMENT_BUDGET = 60_000
-RELEASE_BUDGET = 120_000
+RELEASE_BUDGET = 120_000  # GitHub's limit on release bodies: 125,000 characters
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,13 @@ class BaseModelSource(StrictModel):
         return "huggingFace" if self.huggingFace is not None else "pvc"
 
 
-BranchName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")]
+#: A git branch: "/"-separated names of letters, digits, "_", "-" and single inner dots, none
+#: starting with "-" or "." (git would read "-x" as an option, and ".." walks out of .git).
+_BRANCH_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])*"
+BranchName = Annotated[
+    str,
+    StringConstraints(max_length=255, pattern=rf"^{_BRANCH_PART}(?:/{_BRANCH_PART})*$"),
+]
 
 
 class SdgGenerate(StrictModel):
@@ -349,8 +355,8 @@ class FinalEval(StrictModel):
         default=5, description="Few-shot examples per MMLU-Branch question."
     )
     batchSize: AutoOrInt = Field(default="auto", description="MMLU-Branch batch size.")
-    taxonomyBaseBranch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,255}$")] = (
-        Field(default="main", description="Taxonomy branch the run's changes are compared against.")
+    taxonomyBaseBranch: BranchName = Field(
+        default="main", description="Taxonomy branch the run's changes are compared against."
     )
     attempt: Attempt = 0
 

@@ -114,8 +114,16 @@ def copy_pvc(source: Path, dest: Path) -> int:
             f"base model path {source} does not exist on the mounted PVC (or is a link)"
         )
     root = os.path.realpath(source)
+    if root != os.path.abspath(source):  # e.g. models -> / on the claim: not the model
+        raise StepError(
+            f"base model path {source} passes through a symlink on the PVC: name the real folder"
+        )
     copied = 0
-    for folder, dirs, files in os.walk(source, followlinks=False):
+
+    def unreadable(err: OSError) -> None:
+        raise StepError(f"base model folder cannot be read: {err.strerror}: {err.filename}")
+
+    for folder, dirs, files in os.walk(source, followlinks=False, onerror=unreadable):
         base = Path(folder)
         rel_folder = base.relative_to(source)
         (dest / rel_folder).mkdir(parents=True, exist_ok=True)
@@ -137,7 +145,10 @@ def copy_pvc(source: Path, dest: Path) -> int:
                 kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
                 link = " (through a symlink)" if target is not path else ""
                 raise StepError(f"base model file {rel} is {kind}{link}: only files are copied")
-            _copy_file(target, dest / rel_folder / name)
+            try:
+                _copy_file(target, dest / rel_folder / name)
+            except OSError as err:
+                raise StepError(f"base model file {rel} cannot be copied: {err.strerror}") from None
             copied += 1
         dirs[:] = sorted(d for d in dirs if not (base / d).is_symlink())
     log.info("copied %d files from %s", copied, source)

@@ -16,13 +16,14 @@ prepare step's output must stay as it was.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import shutil
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Literal
@@ -70,7 +71,7 @@ def prepare_taxonomy(source: Path, work: Path, base_branch: str) -> Path:
     target = work / "taxonomy"
     shutil.copytree(source, target, symlinks=True)
     gitsafe.sanitize_checkout(target)
-    with gitsafe.hardened_environment(target):
+    with gitsafe.hardened_environment(target), _git_errors(source):
         repo = git.Repo(target)
         repo.git.checkout("-B", CANDIDATE_BRANCH)
         local = {head.name for head in repo.heads}
@@ -83,7 +84,7 @@ def prepare_taxonomy(source: Path, work: Path, base_branch: str) -> Path:
                     f"taxonomy has no branch {base_branch!r} "
                     f"(evaluation.final.taxonomyBaseBranch); branches: {sorted(local)}"
                 )
-            repo.git.branch(base_branch, f"refs/remotes/{remote}")
+            repo.git.branch("--end-of-options", base_branch, f"refs/remotes/{remote}")
     return target
 
 
@@ -263,6 +264,21 @@ def stage_mmlu_tasks(source: Path, work: Path, *, few_shots: int) -> StagedTasks
     return StagedTasks(target, tasks, skipped)
 
 
+@contextlib.contextmanager
+def _git_errors(taxonomy: Path) -> Iterator[None]:
+    """The taxonomy comes from an untrusted tarball: a repository git cannot use (missing
+    objects, a broken HEAD) is a clean error naming it, not an internal one."""
+    import git
+
+    try:
+        yield
+    except git.exc.GitError as err:
+        lines = str(getattr(err, "stderr", "") or err).strip().splitlines()
+        raise StepError(
+            f"taxonomy {taxonomy}: git cannot use it ({lines[-1] if lines else err})"
+        ) from None
+
+
 def mmlu_task_files(taxonomy: Path, branch: str) -> dict[str, str]:
     """MMLU-Branch task name -> qna.yaml path, for the knowledge files on `branch`.
 
@@ -273,9 +289,11 @@ def mmlu_task_files(taxonomy: Path, branch: str) -> dict[str, str]:
     import git
 
     names: dict[str, list[str]] = defaultdict(list)
-    with gitsafe.hardened_environment(taxonomy):
+    with gitsafe.hardened_environment(taxonomy), _git_errors(taxonomy):
         repo = git.Repo(taxonomy)
-        listed = repo.git.ls_tree("-r", "--name-only", branch, "--", "knowledge")
+        listed = repo.git.ls_tree(
+            "-r", "--name-only", "--end-of-options", branch, "--", "knowledge"
+        )
     for path in listed.splitlines():
         rel = PurePath(path)
         if rel.name == "qna.yaml":

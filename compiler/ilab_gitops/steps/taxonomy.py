@@ -15,7 +15,7 @@ def head_commit(repo: Path) -> str | None:
     git = repo / ".git"
     try:
         head = (git / "HEAD").read_text("utf-8").strip()
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # untrusted bytes: not a plain checkout
         return None
     if _SHA.match(head):
         return head
@@ -29,11 +29,11 @@ def head_commit(repo: Path) -> str | None:
             return None
         value = (git / ref).read_text("utf-8").strip()
         return value if _SHA.match(value) else None
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
     try:
         packed = (git / "packed-refs").read_text("utf-8").splitlines()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     for line in packed:
         parts = line.split()
