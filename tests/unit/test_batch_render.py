@@ -14,6 +14,7 @@ import yaml
 from ilab_gitops.cli import core
 from ilab_gitops.emit import batch, parallel
 from ilab_gitops.emit.output import read_tree
+from ilab_gitops.load.workspace import find_files
 from tests.security.pods import ROOT
 from tests.security.specs import write_runs
 
@@ -211,8 +212,39 @@ def test_small_batches_and_existing_trees_take_the_serial_path(
     write_runs(repo / "runs", 3)
     shutil.copytree(ROOT / "environments", repo / "environments")
     monkeypatch.chdir(repo)
-    assert batch.render([repo / "runs"], repo / "environments", tmp_path / "out", 4) is None
+    paths, envs = [repo / "runs"], repo / "environments"
+    found = find_files(paths, envs)
+    assert not batch.worth_it(found, 4)
+    assert batch.render(paths, envs, tmp_path / "out", 4, found) is None
     assert not (tmp_path / "out").exists()
     (tmp_path / "existing").mkdir()
     assert not batch.eligible(tmp_path / "existing")
     assert batch.eligible(tmp_path / "missing")
+
+
+def test_a_small_render_walks_its_inputs_and_its_output_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common PR case (a few runs into an existing tree) is not worth workers: the batch
+    path must decline before it walks anything, and the serial path walks each folder once."""
+    from ilab_gitops.load import treescan
+
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", 3)
+    shutil.copytree(ROOT / "environments", repo / "environments")
+    monkeypatch.chdir(repo)
+    out = tmp_path / "rendered"
+    assert _render(repo, out, capsys)[0] == core.EXIT_OK
+    walked: list[Path] = []
+    real = treescan.walk
+
+    def counting(root: Path) -> treescan.Walk:
+        walked.append(Path(root))
+        return real(root)
+
+    monkeypatch.setattr(treescan, "walk", counting)
+    for module in ("ilab_gitops.load.workspace", "ilab_gitops.emit.output"):
+        monkeypatch.setattr(f"{module}.walk", counting)
+    _workers(monkeypatch, 3)
+    assert _render(repo, out, capsys)[0] == core.EXIT_OK
+    assert sorted(walked) == sorted([repo / "runs", repo / "environments", out])

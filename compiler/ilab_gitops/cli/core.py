@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ilab_gitops.emit.output import RenderedTree
     from ilab_gitops.emit.parallel import Pair
     from ilab_gitops.load.treescan import Walk
+    from ilab_gitops.load.workspace import Found
 
 EXIT_OK = 0
 EXIT_DIFFERENT = 1
@@ -112,13 +113,14 @@ def _render(
     prune: bool,
     fmt: FormatChoice,
 ) -> int:
-    from ilab_gitops.load.workspace import load_workspace
+    from ilab_gitops.load.workspace import find_files, load_workspace
 
+    found = find_files(runs, environments)  # one walk of the inputs, whichever path renders
     if out != "-" and not check:
-        done = _render_batch(runs, environments, Path(out), prune=prune, fmt=fmt)
+        done = _render_batch(found, runs, environments, Path(out), prune=prune, fmt=fmt)
         if done is not None:
             return done
-    ws = load_workspace(runs, environments, keep_documents=False)
+    ws = load_workspace(runs, environments, keep_documents=False, found=found)
     report(ws.diagnostics, fmt)
     if not ws.ok:
         return EXIT_INVALID
@@ -199,7 +201,13 @@ def _fresh(out: str, pairs: Sequence[Pair], env_names: list[str]) -> int:
 
 
 def _render_batch(
-    runs: Sequence[Path], environments: Path, root: Path, *, prune: bool, fmt: FormatChoice
+    found: Found,
+    runs: Sequence[Path],
+    environments: Path,
+    root: Path,
+    *,
+    prune: bool,
+    fmt: FormatChoice,
 ) -> int | None:
     """A large render on every core (`emit.batch`), first or in place; None when it does not
     apply (few runs, a tree that needs rebuilding or refusing, an environment among the runs),
@@ -209,8 +217,10 @@ def _render_batch(
     from ilab_gitops.emit.parallel import worker_count
 
     workers = worker_count()
+    if not batch.worth_it(found, workers):
+        return None
     if batch.eligible(root):
-        result = batch.render(runs, environments, root, workers)
+        result = batch.render(runs, environments, root, workers, found)
     else:
         present = survey(root)
         if not incremental.supported(root, present):
@@ -221,7 +231,9 @@ def _render_batch(
         ) -> list[str]:
             return finish_update(str(root), updater, names, present, envs, prune=prune)
 
-        result = batch.update(runs, environments, root, present, workers=workers, finish=finish)
+        result = batch.update(
+            runs, environments, root, present, workers=workers, finish=finish, found=found
+        )
     if result is None:
         return None
     report(result.diagnostics, fmt)

@@ -33,10 +33,10 @@ from ilab_gitops.load.sources import Document
 from ilab_gitops.load.treescan import Walk
 from ilab_gitops.load.workspace import (
     MAX_RUNS,
+    Found,
     RunRead,
     Workspace,
     check_files,
-    find_files,
     resolve_runs,
     too_many_runs,
 )
@@ -134,31 +134,32 @@ def eligible(root: Path) -> bool:
 Finish = Callable[[Updater, dict[str, dict[str, str]], list[str]], list[str]]
 
 
-def _prepare(
-    paths: Sequence[Path], environments_dir: Path | None, workers: int
-) -> tuple[Workspace, list[Path]] | None:
+def worth_it(found: Found, workers: int) -> bool:
+    """Enough run files for forked workers to pay off."""
+    return workers >= 2 and len(found.run_files) >= parallel.PARALLEL_MIN_RUNS
+
+
+def _prepare(found: Found, workers: int) -> tuple[Workspace, list[Path]] | None:
     """The environments, read first, and the run files; None when the batch is too small to
     be worth forking for or the environments folder holds a run."""
-    ws = Workspace()
-    files, env_files = find_files(ws, paths, environments_dir)
-    runs_files = [path for path in files if path not in set(env_files)]
-    if workers < 2 or len(runs_files) < parallel.PARALLEL_MIN_RUNS:
+    if not worth_it(found, workers):
         return None
-    if check_files(env_files, ws, keep=False):
+    ws = Workspace(diagnostics=list(found.diagnostics))
+    if check_files(found.environment_files, ws, keep=False):
         return None  # a run in the environments folder: the serial path orders it
-    ws.files = len(files)
-    return ws, runs_files
+    ws.files = len(found.files)
+    return ws, found.run_files
 
 
 def render(
-    paths: Sequence[Path], environments_dir: Path | None, root: Path, workers: int
+    paths: Sequence[Path], environments_dir: Path | None, root: Path, workers: int, found: Found
 ) -> Result | None:
     """Check and render into the missing folder `root`; None when the batch is too small,
     `root` appeared meanwhile, or a run file holds an Environment (render serially then)."""
     root = root.absolute()
     if not root.parent.is_dir():  # the serial path makes it once every spec checked out
         return None
-    prepared = _prepare(paths, environments_dir, workers)
+    prepared = _prepare(found, workers)
     if prepared is None:
         return None
     ws, runs_files = prepared
@@ -191,10 +192,11 @@ def update(
     *,
     workers: int,
     finish: Finish,
+    found: Found,
 ) -> Result | None:
     """Check and render into the existing tree `root` in place (`incremental.supported`);
     None as for `render`. Run folders are swapped in only once every file checked out."""
-    prepared = _prepare(paths, environments_dir, workers)
+    prepared = _prepare(found, workers)
     if prepared is None:
         return None
     ws, runs_files = prepared

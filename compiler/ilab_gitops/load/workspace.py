@@ -213,21 +213,33 @@ def too_many_runs(paths: Sequence[Path], count: int) -> Diagnostic:
     )
 
 
-def find_files(
-    ws: Workspace, paths: Sequence[Path], environments_dir: Path | None
-) -> tuple[list[Path], list[Path]]:
-    """Every YAML file to read, sorted, and those found in `environments_dir`; what cannot
-    be read becomes a diagnostic in `ws`."""
+@dataclass(frozen=True)
+class Found:
+    """The YAML files a command reads (sorted), those of the environments folder, and the
+    entries that cannot be read (refused or missing), found by one walk."""
+
+    files: list[Path]
+    environment_files: list[Path]
+    diagnostics: list[Diagnostic]
+
+    @property
+    def run_files(self) -> list[Path]:
+        environments = set(self.environment_files)
+        return [path for path in self.files if path not in environments]
+
+
+def find_files(paths: Sequence[Path], environments_dir: Path | None) -> Found:
+    """Every YAML file under `paths` and `environments_dir` (when it exists)."""
     files, problems = discover(paths)
-    ws.diagnostics.extend(problems)
+    diagnostics = list(problems)
     env_files: list[Path] = []
     if environments_dir is not None and (
         environments_dir.is_dir() or environments_dir.is_symlink()
     ):
         env_files, env_problems = discover([environments_dir])
         files = sorted(set(files) | set(env_files))
-        ws.diagnostics.extend(p for p in env_problems if p not in problems)
-    return files, env_files
+        diagnostics.extend(p for p in env_problems if p not in problems)
+    return Found(files, env_files, diagnostics)
 
 
 @dataclass(frozen=True)
@@ -276,17 +288,23 @@ def resolve_runs(
 
 
 def load_workspace(
-    paths: Sequence[Path], environments_dir: Path | None, *, keep_documents: bool = True
+    paths: Sequence[Path],
+    environments_dir: Path | None,
+    *,
+    keep_documents: bool = True,
+    found: Found | None = None,
 ) -> Workspace:
     """Validate everything under `paths`; resolve each run's environment.
 
     Environments come from the given paths and from `environments_dir` (when it exists).
     Without `keep_documents`, a valid run keeps only its model (render: memory then grows
-    by a run's model, not by its parsed YAML and source map).
+    by a run's model, not by its parsed YAML and source map). `found`: the files, when the
+    caller has walked the paths already.
     """
     ws = Workspace()
-    files, _ = find_files(ws, paths, environments_dir)
-    runs = check_files(files, ws, keep=keep_documents)
+    found = found or find_files(paths, environments_dir)
+    ws.diagnostics.extend(found.diagnostics)
+    runs = check_files(found.files, ws, keep=keep_documents)
     if len(runs) > MAX_RUNS:
         ws.diagnostics.append(too_many_runs(paths, len(runs)))
         return ws
