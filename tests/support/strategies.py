@@ -94,6 +94,18 @@ def _word(alphabet: str, max_size: int) -> Strategy[str]:
     return st.text(alphabet=alphabet, min_size=1, max_size=max_size)
 
 
+def _branches() -> Strategy[str]:
+    """Branch names as `BranchName` takes them: parts of letters, digits, '_' and '-' with
+    single inner dots, none starting with '-' or '.', joined by '/'."""
+    head = string.ascii_letters + string.digits + "_"
+    part = st.builds(
+        lambda first, rest: first + ".".join(rest),
+        st.sampled_from(head),
+        st.lists(_word(head + "-", 6), max_size=3).map(lambda r: r or [""]),
+    )
+    return st.lists(part, min_size=1, max_size=3).map("/".join)
+
+
 @functools.cache
 def _repo_ids() -> Strategy[str]:
     owner = st.builds(
@@ -242,7 +254,7 @@ def evaluations() -> Strategy[Spec]:
             mergeSystemUserMessage=st.booleans(),
             fewShots=st.integers(0, 25),
             batchSize=_auto_or_int(),
-            taxonomyBaseBranch=_word(string.ascii_letters + string.digits + "_./-", 30),
+            taxonomyBaseBranch=_branches(),
             attempt=_attempts(),
         ),
     )
