@@ -1,13 +1,12 @@
 """An OpenAI-compatible server named by a Secret (endpoint, model_name, api_token), maybe
-behind a private CA: the judge of the evaluation steps and the teacher of SDG."""
+behind a private CA: the judge of the evaluation steps and the teacher of SDG. No httpx
+here: prepare's preflight (fetch image, which has none) checks the judge's CA with it."""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 from ilab_gitops.steps.runtime import StepError, secret_env
 
@@ -58,7 +57,3 @@ def tls_verify(ca_bundle: str | None, who: str) -> ssl.SSLContext | bool:
             f"{who}: CA bundle {ca_bundle} is not a PEM certificate ({exc.reason})"
         ) from None
     return context
-
-
-def http_client(ca_bundle: str | None, role: str, *, timeout_s: float = 300.0) -> httpx.Client:
-    return httpx.Client(verify=tls_verify(ca_bundle, role), timeout=timeout_s)

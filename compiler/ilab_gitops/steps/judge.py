@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from ilab_gitops.steps.endpoint import Endpoint, endpoint_from_env
-from ilab_gitops.steps.endpoint import http_client as _client
+from ilab_gitops.steps.endpoint import Endpoint, endpoint_from_env, tls_verify
 
 Judge = Endpoint
 
@@ -16,4 +15,4 @@ def judge_from_env() -> Judge:
 
 def http_client(ca_bundle: str | None, *, timeout_s: float = 300.0) -> httpx.Client:
     """An httpx client trusting the system CAs plus `ca_bundle` (the judge's private CA)."""
-    return _client(ca_bundle, "judge", timeout_s=timeout_s)
+    return httpx.Client(verify=tls_verify(ca_bundle, "judge"), timeout=timeout_s)
