@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
-from ilab_gitops.engines.bootstrap.argocd import NAMESPACED_KINDS
+from ilab_gitops.engines.bootstrap.argocd import NAMESPACED_KINDS, PROGRESS_KINDS
 from tests.security.pods import ROOT, golden_objects
+from tests.support.specs import load_environment
 
 DOCS = ROOT / "docs" / "security.md"
 APPLY = {"get", "list", "watch", "create", "patch"}
@@ -72,7 +73,13 @@ def test_documented_role_grants_every_rendered_kind() -> None:
 
 
 def test_argocd_project_allows_every_rendered_kind() -> None:
-    assert rendered_kinds() <= set(NAMESPACED_KINDS)
+    assert rendered_kinds() <= set(NAMESPACED_KINDS) | set(PROGRESS_KINDS)
+    # The progress kinds come only from an Environment that opts in (commitStatusProgress);
+    # the AppProject allows them only then (tests/unit/bootstrap).
+    for where, obj in golden_objects():
+        if (str(obj["apiVersion"]).rpartition("/")[0], obj["kind"]) in PROGRESS_KINDS:
+            env = where.split("/", 1)[0].split("--", 1)[1]
+            assert load_environment(ROOT / "environments" / f"{env}.yaml").spec.commitStatusProgress
 
 
 def test_nothing_cluster_scoped_or_secret_is_rendered() -> None:
@@ -81,12 +88,34 @@ def test_nothing_cluster_scoped_or_secret_is_rendered() -> None:
     }
     assert None not in namespaced
     kinds = {kind for _, kind in rendered_kinds()}
-    assert not kinds & {
-        "Secret",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ServiceAccount",
-        "Namespace",
-    }
+    assert not kinds & {"Secret", "ClusterRole", "ClusterRoleBinding", "Namespace"}
+
+
+def test_a_rendered_role_grants_only_its_runs_progress_configmaps() -> None:
+    """The one Role a run may hold (commitStatusProgress): get and patch on named ConfigMaps
+    of its own run, bound to its own account; nothing that could widen access."""
+    roles = [(w, o) for w, o in golden_objects() if o["kind"] == "Role"]
+    bindings = [(w, o) for w, o in golden_objects() if o["kind"] == "RoleBinding"]
+    assert roles and len(roles) == len(bindings)
+    for _, role in roles:
+        run = role["metadata"]["labels"]["gitops.instructlab.ai/run"]
+        (rule,) = role["rules"]
+        assert rule["apiGroups"] == [""] and rule["resources"] == ["configmaps"]
+        assert rule["verbs"] == ["get", "patch"]
+        assert rule["resourceNames"] and all(
+            n.startswith(f"{run}-") and n.endswith("-progress") for n in rule["resourceNames"]
+        )
+    for _, binding in bindings:
+        run = binding["metadata"]["labels"]["gitops.instructlab.ai/run"]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": f"{run}-progress",
+        }
+        assert binding["subjects"] == [
+            {
+                "kind": "ServiceAccount",
+                "name": f"{run}-progress",
+                "namespace": binding["metadata"]["namespace"],
+            }
+        ]

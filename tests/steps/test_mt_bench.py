@@ -17,6 +17,7 @@ from ilab_gitops.steps.runtime import StepError
 from tests.steps.builders import base_params, write_params
 from tests.steps.openai_fake import FakeOpenAI, recording_server, use_as_judge
 from tests.steps.test_train import fake_checkpoint
+from tests.support.kube_api_fake import Grant, start
 
 JUDGE_TOKEN = "judge-token-123"
 SCORES = {100: 5, 200: 8, 300: 8}  # a tie: the later checkpoint must win
@@ -134,3 +135,28 @@ def test_judge_ca_bundle_must_be_pem(tmp_path: Path) -> None:
         http_client(str(bad))
     with pytest.raises(StepError, match="is not mounted"):
         http_client(str(tmp_path / "missing.crt"))
+
+
+def test_progress_reaches_the_steps_configmap_with_commit_status_progress(
+    tmp_path: Path, judge: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the pod's progress token (Environment commitStatusProgress), the step patches
+    its progress ConfigMap through the Kubernetes API: the first checkpoint's start, then
+    the end at once; the checkpoints between come sooner than the 10-minute spacing."""
+    name = "granite-demo-eval-mt-bench-progress"
+    api = start(tmp_path / "tls")
+    try:
+        api.grants["progress-token"] = Grant("ilab", frozenset({name}))
+        api.configmaps[("ilab", name)] = {"apiVersion": "v1", "kind": "ConfigMap"}
+        folder = api.token_dir(tmp_path / "token", "progress-token", "ilab")
+        host, port = api.url()
+        monkeypatch.setenv("ILAB_PROGRESS_CONFIGMAP", name)
+        monkeypatch.setenv("ILAB_PROGRESS_TOKEN_DIR", str(folder))
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+        with FakeOpenAI(candidate_reply) as candidate:
+            mt_bench.evaluate(make_params(tmp_path), serve=recording_server(candidate.url, []))
+    finally:
+        api.stop()
+    assert api.configmaps[("ilab", name)]["data"] == {"description": "checkpoint 3/3, 100 %"}
+    assert [method for method, _, _ in api.requests] == ["PATCH", "PATCH"]

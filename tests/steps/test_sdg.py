@@ -348,7 +348,7 @@ def test_pack_is_deterministic(tmp_path: Path) -> None:
 def test_compiled_params_parse_and_keys_agree(env_path: Path) -> None:
     manifests = compile_run(generate_run(), load_environment(env_path))
     step = manifests.steps[0]
-    (cm,) = [o for o in step.objects if o["kind"] == "ConfigMap"]
+    (cm,) = [o for o in step.objects if o["kind"] == "ConfigMap" and "data" in o]
     params = sdg.SdgParams.model_validate(json.loads(cm["data"]["params.json"]))
     (job,) = [o for o in manifests.steps[1].objects if o["kind"] == "Job"]
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -165,7 +165,11 @@ def test_only_the_publish_step_carries_the_spec_hash(pair: tuple[PipelineRun, En
 def test_each_step_reads_its_params_as_json_text(pair: tuple[PipelineRun, Environment]) -> None:
     run, env = pair
     for step in compile_run(run, env).steps:
-        (configmap,) = [o for o in step.objects if o["kind"] == "ConfigMap"]
+        (configmap,) = [
+            o
+            for o in step.objects
+            if o["kind"] == "ConfigMap" and o["metadata"]["name"] == step.name
+        ]
         text = configmap["data"]["params.json"]
         assert isinstance(text, str) and text.endswith("\n")
         params = json.loads(text)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ilab_gitops.manifests.progress import PROGRESS_STEPS, TOKEN_DIR
 from tests.security.pods import (
     all_pod_specs,
     containers,
@@ -54,12 +55,44 @@ def test_step_pod_needs_no_kubernetes_api_and_writes_no_root_filesystem(
     where: str, pod: PodSpec
 ) -> None:
     assert pod.get("automountServiceAccountToken") is False
-    assert "serviceAccountName" not in pod and "serviceAccount" not in pod
+    assert "serviceAccount" not in pod
+    tokens = _token_volumes(pod)
+    if "serviceAccountName" in pod:
+        # commitStatusProgress: the run's progress account, its token as the one volume.
+        assert pod["serviceAccountName"].endswith("-progress"), where
+        assert [v["name"] for v in tokens] == ["progress-token"], where
+        assert any(s in where for s in PROGRESS_STEPS), where
+    else:
+        assert tokens == [], where
     assert pod.get("enableServiceLinks") is False
     for name, container in containers(pod):
         ctx = container.get("securityContext") or {}
         assert ctx.get("readOnlyRootFilesystem") is True, name
         assert ctx.get("privileged") is False, name
+
+
+def _token_volumes(pod: PodSpec) -> list[dict[str, Any]]:
+    """Volumes that project a service-account token."""
+    return [
+        volume
+        for volume in pod.get("volumes") or []
+        if any(
+            "serviceAccountToken" in s for s in (volume.get("projected") or {}).get("sources", [])
+        )
+    ]
+
+
+def test_progress_token_reaches_only_the_reporting_steps() -> None:
+    """The reference environment with commitStatusProgress gives the token to the training
+    and MT-Bench pods, read-only at its own path, and to no other step."""
+    with_token = [where for where, pod in ALL_PODS if "serviceAccountName" in pod]
+    assert with_token and all(any(s in w for s in PROGRESS_STEPS) for w in with_token)
+    for _where, pod in ALL_PODS:
+        if "serviceAccountName" not in pod:
+            continue
+        mounts = [m for _, c in containers(pod) for m in c.get("volumeMounts") or []]
+        (mount,) = [m for m in mounts if m["name"] == "progress-token"]
+        assert mount == {"name": "progress-token", "mountPath": TOKEN_DIR, "readOnly": True}
 
 
 # --------------------------------------------------------------------------- the checker

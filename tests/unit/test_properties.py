@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from ilab_gitops.emit import yaml_emit
 from ilab_gitops.emit.render import render_run
 from ilab_gitops.manifests import STEP_IDS, K8sObject, Manifests, compile_run
+from ilab_gitops.manifests.progress import LABEL_PROGRESS
 from ilab_gitops.spec.base import DNS1035_PATTERN, DNS1123_PATTERN
 from ilab_gitops.spec.environment import Environment
 from ilab_gitops.spec.pipeline_run import PipelineRun
@@ -35,7 +36,8 @@ from tests.support.specs import EXAMPLES, load_environment, load_run
 DNS1123 = re.compile(DNS1123_PATTERN)
 DNS1035 = re.compile(DNS1035_PATTERN)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-LITERAL_ENV = {"HOME", "ILAB_PARAMS"}
+#: (The progress pair names a ConfigMap and a folder: manifests/progress.py.)
+LITERAL_ENV = {"HOME", "ILAB_PARAMS", "ILAB_PROGRESS_CONFIGMAP", "ILAB_PROGRESS_TOKEN_DIR"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -61,7 +63,8 @@ def _containers(obj: K8sObject) -> Iterator[K8sObject]:
 
 
 def _params(objects: tuple[K8sObject, ...]) -> Any:
-    (configmap,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    """The step's params: its one ConfigMap with data (a progress ConfigMap has none)."""
+    (configmap,) = [o for o in objects if o["kind"] == "ConfigMap" and "data" in o]
     return json.loads(configmap["data"]["params.json"])
 
 
@@ -194,7 +197,9 @@ def test_no_secret_value_can_reach_the_output(pair: tuple[PipelineRun, Environme
     for obj in _all_objects(manifests):
         assert obj["kind"] != "Secret"
         if obj["kind"] == "ConfigMap":
-            assert set(obj["data"]) == {"params.json"}
+            # The params, or a progress ConfigMap (commitStatusProgress) the step fills in.
+            progress = obj["metadata"]["labels"].get(LABEL_PROGRESS) == "true"
+            assert set(obj.get("data", {})) == (set() if progress else {"params.json"})
             assert "binaryData" not in obj
         for container in _containers(obj):
             assert "envFrom" not in container
@@ -307,7 +312,7 @@ def test_placeholder_text_in_a_spec_string_is_kept() -> None:
 def _built_twice(run: PipelineRun, env: Environment) -> list[list[K8sObject]]:
     """Each step's objects the straightforward way: hash a draft built under a placeholder
     name, then build everything again under the name derived from that hash."""
-    from ilab_gitops.manifests import hashing, pods
+    from ilab_gitops.manifests import hashing, pods, progress
     from ilab_gitops.manifests.compile import step_name
     from ilab_gitops.manifests.model import step_wave
     from ilab_gitops.manifests.steps import PLANS, step_dir
@@ -318,7 +323,7 @@ def _built_twice(run: PipelineRun, env: Environment) -> list[list[K8sObject]]:
     names: dict[str, str] = {}
     out: list[list[K8sObject]] = []
     for index, (step_id, builder) in enumerate(zip(STEP_IDS, PLANS, strict=True)):
-        plan = builder(run, env, names)
+        plan = progress.with_access(builder(run, env, names), env, name)
         annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
         if step_id == "publish":
             annotations[pods.ANNOTATION_SPEC_SHA] = hashing.spec_sha256(run)

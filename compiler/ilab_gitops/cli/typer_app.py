@@ -228,6 +228,7 @@ def bootstrap_argocd(
         argocd_namespace=argocd_namespace,
         project=project,
         environment=env.metadata.name,
+        progress=env.spec.commitStatusProgress,
     )
     sys.stdout.write(yaml_emit.dump_all([*objects, *_cluster_needs(env)]))
 

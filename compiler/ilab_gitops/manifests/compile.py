@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ilab_gitops.manifests import pods
+from ilab_gitops.manifests import pods, progress
 from ilab_gitops.manifests.flux import flux_kustomizations
 from ilab_gitops.manifests.hashing import (
     canonical_json,
@@ -138,7 +138,7 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
     steps: list[CompiledStep] = []
     plans: tuple[tuple[str, Callable[..., StepPlan]], ...] = run_plans(run)
     for index, (step_id, builder) in enumerate(plans):
-        plan = builder(run, env, names)
+        plan = progress.with_access(builder(run, env, names), env, name)
         annotations = {pods.ANNOTATION_WAVE: str(step_wave(index))}
         if step_id == "publish":
             annotations[pods.ANNOTATION_SPEC_SHA] = spec_sha
@@ -151,6 +151,7 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
             objects[:0] = [
                 workspace_pvc(run, env, step_wave(index), step_id),
                 isolation_policy(run, env, step_wave(index), step_id),
+                *progress.run_objects(name, env, [s for s, _ in plans], step_wave(index)),
             ]
         names[step_id] = object_name
         steps.append(CompiledStep(step_id, index, object_name, digest, tuple(objects)))

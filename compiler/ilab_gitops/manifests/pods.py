@@ -123,8 +123,10 @@ def pod_spec(
     restart_policy: str,
     shm: bool = False,
     extra_volumes: list[K8sObject] | None = None,
+    service_account: str | None = None,
 ) -> K8sObject:
-    """A pod that meets the "restricted" Pod Security Standard and needs no API access."""
+    """A pod that meets the "restricted" Pod Security Standard and needs no API access (a
+    progress-reporting pod gets its token as a volume; manifests/progress.py)."""
     volumes: list[K8sObject] = [
         {"name": "params", "configMap": {"name": params_configmap}},
         {"name": "tmp", "emptyDir": {}},
@@ -142,6 +144,7 @@ def pod_spec(
         volumes.append(volume["volume"])
         mounts.append(volume["mount"])
     spec: K8sObject = {
+        **({"serviceAccountName": service_account} if service_account else {}),
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": restart_policy,

@@ -46,6 +46,8 @@ def trainjob(plan: StepPlan, env: Environment, run: str, name: str, meta: K8sObj
         "containers": [{"name": NODE, "volumeMounts": pod["containers"][0]["volumeMounts"]}],
         "volumes": pod["volumes"],
     }
+    if plan.service_account:
+        override["serviceAccountName"] = plan.service_account
     if "nodeSelector" in pod:
         override["nodeSelector"] = pod["nodeSelector"]
     if "tolerations" in pod:

@@ -29,7 +29,9 @@ class StepPlan:
     nproc_per_node: int = 1
     queued: bool = False
     extra_volumes: list[K8sObject] = field(default_factory=list)
-    extra_objects: list[K8sObject] = field(default_factory=list)
+    #: A ServiceAccount for the pod (progress reporting only); None: the namespace default,
+    #: and the pod has no token either way unless a projected volume gives it one.
+    service_account: str | None = None
 
 
 def workload(
@@ -61,6 +63,7 @@ def workload(
         restart_policy=restart,
         shm=plan.kind == "PyTorchJob",
         extra_volumes=plan.extra_volumes,
+        service_account=plan.service_account,
     )
     template = {"metadata": template_meta, "spec": pod}
     if plan.kind == "Job":

@@ -24,7 +24,7 @@ APPROVAL_CODE = "needs-owner-approval"
 #: What a reviewer judges, in display order, and the spec fields that belong to it.
 AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("namespace", ("namespace", "allowSystemNamespace")),
-    ("privileges", ("podSecurity",)),
+    ("privileges", ("podSecurity", "commitStatusProgress")),
     ("tolerations", ("tolerations", "allowTolerateAllTaints")),
     ("node selector", ("nodeSelector",)),
     ("images", ("images", "allowTagImages")),
@@ -43,6 +43,11 @@ OPT_INS = (
     ("allowSystemNamespace", "runs in a system namespace (opted in)"),
     ("allowTolerateAllTaints", "tolerates every taint (opted in)"),
     ("allowTagImages", "accepts images not pinned by digest (opted in)"),
+    (
+        "commitStatusProgress",
+        "gives the training and MT-Bench pods an API token for their progress ConfigMaps "
+        "(opted in)",
+    ),
 )
 
 

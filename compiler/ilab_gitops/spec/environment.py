@@ -296,6 +296,15 @@ class EnvironmentSpec(StrictModel):
             "taint (control-plane and dedicated nodes too); refused otherwise."
         ),
     )
+    commitStatusProgress: bool = Field(
+        default=False,
+        description=(
+            "Argo CD only: the training and MT-Bench pods write their progress "
+            '("epoch 3/7, 41 %") into a ConfigMap of the run, which the step\'s GitHub commit '
+            "status shows while it runs. Gives those pods a service-account token allowed only "
+            "to read and patch those ConfigMaps; off, no step pod has an API token."
+        ),
+    )
     resources: Resources = Field(default_factory=Resources)
     podSecurity: PodSecurity = Field(default_factory=PodSecurity)
     podLabels: dict[LabelKey, LabelValue] = Field(
@@ -330,6 +339,11 @@ class EnvironmentSpec(StrictModel):
             raise ValueError(
                 f"trainer is set but trainingKind is {self.trainingKind}; set trainingKind: "
                 "TrainJob to use Kubeflow Trainer v2, or remove trainer"
+            )
+        if self.commitStatusProgress and "argocd" not in self.engines:
+            raise ValueError(
+                "commitStatusProgress needs argocd in engines: Flux posts no commit status "
+                "while a step runs, so nothing would show the progress"
             )
         if self.kueue is not None and "flux" in self.engines and self.evaluationKind == "Job":
             raise ValueError(

@@ -24,6 +24,8 @@ from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env
 from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
 from ilab_gitops.steps.outputs import MT_BENCH_FILE, MtBenchOutput
+from ilab_gitops.steps.progress import Reporter
+from ilab_gitops.steps.progress_status import reporter_from_env
 from ilab_gitops.steps.runtime import StepError, StepParams, run_step
 from ilab_gitops.steps.serving import Serve, gpu_count, serve_vllm
 
@@ -94,7 +96,11 @@ def score_checkpoint(
 
 
 def _progress(
-    params: MtBenchParams, scores: list[CheckpointScore], total: int, started: float
+    params: MtBenchParams,
+    scores: list[CheckpointScore],
+    total: int,
+    started: float,
+    reporter: Reporter | None,
 ) -> None:
     from ilab_gitops.steps.progress import evaluation_progress
 
@@ -106,6 +112,7 @@ def _progress(
         total=total,
         elapsed=time.monotonic() - started,
         best=(best.checkpoint, best.score) if best else None,
+        reporter=reporter,
     )
 
 
@@ -118,15 +125,16 @@ def evaluate(params: MtBenchParams, *, serve: Serve = serve_vllm) -> None:
         work = stage / "work"
         scores: list[CheckpointScore] = []
         started = time.monotonic()
+        reporter = reporter_from_env()
         for checkpoint in checkpoints:
-            _progress(params, scores, len(checkpoints), started)
+            _progress(params, scores, len(checkpoints), started, reporter)
             score, detail = score_checkpoint(checkpoint, params, judge, work, serve)
             scores.append(score)
             (stage / f"mt_bench_{checkpoint.name}.json").write_text(
                 json.dumps(detail, indent=2, default=str) + "\n", "utf-8"
             )
         shutil.rmtree(work, ignore_errors=True)
-        _progress(params, scores, len(checkpoints), started)
+        _progress(params, scores, len(checkpoints), started, reporter)
         best = pick_best(scores)
         output = MtBenchOutput(
             result=MtBenchResult(

@@ -8,6 +8,8 @@ patch to the library) and keeps a small progress file beside the step's output f
 `<steps>/<step name>.progress.json`, replaced atomically. Evaluation writes the same file
 after each checkpoint. Each update is also printed as one log line starting with
 `LOG_PREFIX`: the workspace PVC is not reachable from a laptop, the pod log is (pods/log).
+With a `reporter` (steps/progress_status.py), the short form also goes to the step's commit
+status.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -60,6 +62,12 @@ class Progress(BaseModel):
         if self.checkpointsTotal:
             return f"checkpoint {self.checkpointsDone or 0}/{self.checkpointsTotal}, {pct}"
         return pct
+
+
+class Reporter(Protocol):
+    """Where progress goes besides the file and the log (progress_status.ConfigMapReporter)."""
+
+    def report(self, progress: Progress, *, final: bool = False) -> bool: ...
 
 
 def progress_path(output: Path) -> Path:
@@ -115,7 +123,9 @@ class MetricsTail:
         interval: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         emit: Callable[[str], None] = print,
+        reporter: Reporter | None = None,
     ) -> None:
+        self.reporter = reporter
         self.metrics, self.target, self.step, self.epochs = (
             metrics,
             progress_path(output),
@@ -156,7 +166,7 @@ class MetricsTail:
                 entries.append(entry)
         return entries
 
-    def poll(self) -> Progress | None:
+    def poll(self, *, final: bool = False) -> Progress | None:
         now = self.clock()
         for entry in self._read_new():
             samples = entry.get("samples_seen")
@@ -172,6 +182,8 @@ class MetricsTail:
         progress = self._progress(self._last, now)
         write_json_atomic(self.target, progress)
         self.emit(log_line(progress))
+        if self.reporter is not None:
+            self.reporter.report(progress, final=final)
         self.latest = progress
         return progress
 
@@ -223,7 +235,7 @@ class MetricsTail:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self.poll()
+        self.poll(final=True)
 
 
 def evaluation_progress(
@@ -235,6 +247,7 @@ def evaluation_progress(
     elapsed: float,
     best: tuple[str, float] | None,
     emit: Callable[[str], None] = print,
+    reporter: Reporter | None = None,
 ) -> Progress:
     """Write (and log) an evaluation step's progress after `done` of `total` checkpoints."""
     rate = done / elapsed if elapsed > 0 and done else None
@@ -251,4 +264,6 @@ def evaluation_progress(
     )
     write_json_atomic(progress_path(output), progress)
     emit(log_line(progress))
+    if reporter is not None:
+        reporter.report(progress, final=done >= total)
     return progress

@@ -210,10 +210,18 @@ def train(params: TrainParams) -> None:
     from instructlab.training import run_training
 
     from ilab_gitops.steps.progress import METRICS_FILE, MetricsTail
+    from ilab_gitops.steps.progress_status import reporter_from_env
 
-    # Rank 0 writes the metrics; its pod publishes the progress (file + log line).
+    # Rank 0 writes the metrics; its pod publishes the progress (file, log line and, with
+    # commitStatusProgress, the commit status).
     tail: contextlib.AbstractContextManager[object] = (
-        MetricsTail(params.checkpoints / METRICS_FILE, params.output, params.step, params.epochs)
+        MetricsTail(
+            params.checkpoints / METRICS_FILE,
+            params.output,
+            params.step,
+            params.epochs,
+            reporter=reporter_from_env(),
+        )
         if topo.node_rank == 0
         else contextlib.nullcontext()
     )

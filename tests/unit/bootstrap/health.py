@@ -95,21 +95,33 @@ def _to_lua(runtime: Any, value: Any) -> Any:
     return value
 
 
-def argocd_lua_health(script: str, obj: Mapping[str, Any]) -> tuple[str, str]:
-    """(status, message) returned by an Argo CD Lua health script for `obj`."""
+def argocd_lua_health_or_none(
+    script: str, obj: Mapping[str, Any], *, hide: tuple[str, ...] = ()
+) -> tuple[str, str] | None:
+    """(status, message) returned by an Argo CD Lua health script for `obj`, or None when
+    it returns nil (Argo CD 3 then gives the object no health). `hide`: more globals to
+    remove, to show a script needs only the base library."""
     runtime = lua51.LuaRuntime(register_eval=False, register_builtins=False)
     assert runtime.eval("_VERSION") == "Lua 5.1"
     lua_globals = runtime.globals()
-    for name in _UNSAFE_GLOBALS:
+    for name in (*_UNSAFE_GLOBALS, *hide):
         lua_globals[name] = None
     lua_globals["obj"] = _to_lua(runtime, obj)
     result = runtime.execute(script)
-    assert result is not None, "the script returned nothing"
+    if result is None:
+        return None
     status = result["status"]
     message = result["message"]
     assert status in ARGOCD_STATUSES, f"not an Argo CD health status: {status!r}"
     assert isinstance(message, str), f"message is not a string: {message!r}"
     return str(status), message
+
+
+def argocd_lua_health(script: str, obj: Mapping[str, Any]) -> tuple[str, str]:
+    """(status, message) returned by an Argo CD Lua health script for `obj`."""
+    result = argocd_lua_health_or_none(script, obj)
+    assert result is not None, "the script returned nothing"
+    return result
 
 
 # --------------------------------------------------------------------------- Flux CEL

@@ -159,16 +159,28 @@ def test_app_project_is_limited_to_the_runs(argocd: dict[str, Any]) -> None:
 def test_app_project_covers_every_kind_the_compiler_emits(argocd: dict[str, Any]) -> None:
     """Every object compiled from the examples, for every reference environment, is allowed."""
     whitelist = argocd["AppProject"]["spec"]["namespaceResourceWhitelist"]
-    allowed = {(entry["group"], entry["kind"]) for entry in whitelist}
+    plain = {(entry["group"], entry["kind"]) for entry in whitelist}
     assert EXAMPLES and ENVIRONMENTS
     seen: set[tuple[str, str]] = set()
-    for run_path in EXAMPLES:
-        for env_path in ENVIRONMENTS:
-            manifests = compile_run(load_run(run_path), load_environment(env_path))
-            for obj in manifests.objects():
-                seen.add((obj["apiVersion"].rpartition("/")[0], obj["kind"]))
-                assert obj["metadata"]["namespace"] == manifests.namespace
-    assert seen <= allowed, seen - allowed
+    progress_envs = 0
+    for env_path in ENVIRONMENTS:
+        env = load_environment(env_path)
+        progress = env.spec.commitStatusProgress
+        progress_envs += progress
+        project = argocd_bootstrap(REPO, environment=env.metadata.name, progress=progress)[3]
+        allowed = {(e["group"], e["kind"]) for e in project["spec"]["namespaceResourceWhitelist"]}
+        assert (allowed > plain) is progress
+        for run_path in EXAMPLES:
+            manifests = compile_run(load_run(run_path), env)
+            kinds = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in manifests.objects()}
+            assert all(
+                o["metadata"]["namespace"] == manifests.namespace for o in manifests.objects()
+            )
+            assert kinds <= allowed, (env_path.name, kinds - allowed)
+            # Role and RoleBinding only where the Environment asks for progress.
+            assert (("rbac.authorization.k8s.io", "Role") in kinds) is progress
+            seen |= kinds
+    assert progress_envs >= 1
     assert ("kubeflow.org", "PyTorchJob") in seen and ("batch", "Job") in seen
 
 

@@ -138,10 +138,30 @@ def test_values_in_the_section_stay_inert(tmp_path: Path) -> None:
     assert '  - storage: `spec.storage.storageClassName`: `"standard"` -> `"standard-x"`' in body
 
 
+def test_turning_on_progress_statuses_is_a_privilege_the_owners_see(tmp_path: Path) -> None:
+    engines = next(line for line in KIND_DEV.splitlines() if line.startswith("  engines:"))
+    head = edited(**{engines: f"{engines}\n  commitStatusProgress: true"})
+    report = report_for(tmp_path, head)
+    (env,) = report.environments
+    assert env.areas == ["privileges"]
+    assert [(s.field, s.old, s.new) for s in env.settings] == [
+        ("spec.commitStatusProgress", False, True)
+    ]
+    assert any("API token" in text for text in env.opt_ins)
+    (warning,) = report.approvals
+    assert "(privileges)" in warning.message
+    # The run re-runs from its first training phase (docs/operations.md says so).
+    (run,) = report.runs
+    actions = {s.step_id: s.action for s in run.steps}
+    assert run.status == "rerun" and actions.pop("prepare") == "untouched"
+    assert set(actions.values()) == {"rerun"}
+
+
 @pytest.mark.parametrize(
     ("path", "area"),
     [
         (("spec", "podSecurity", "runAsUser"), "privileges"),
+        (("spec", "commitStatusProgress"), "privileges"),
         (("spec", "nodeSelector", "a"), "node selector"),
         (("spec", "kueue", "localQueue"), "Kueue queue"),
         (("spec", "flux", "namespace"), "engines"),

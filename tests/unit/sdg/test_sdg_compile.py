@@ -30,7 +30,9 @@ def kind_dev() -> Environment:
 
 def params(manifests: Manifests, step_id: str) -> Any:
     (step,) = [s for s in manifests.steps if s.step_id == step_id]
-    (cm,) = [o for o in step.objects if o["kind"] == "ConfigMap"]
+    (cm,) = [
+        o for o in step.objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == step.name
+    ]
     return json.loads(cm["data"]["params.json"])
 
 
@@ -108,7 +110,12 @@ def test_sdg_runs_first_and_prepare_reads_its_upload(env_path: Path) -> None:
     sdg, prepare = manifests.steps[0], manifests.steps[1]
     assert (sdg.folder, sdg.wave, prepare.folder, prepare.wave) == ("01-sdg", 10, "02-prepare", 20)
     kinds = [o["kind"] for o in sdg.objects]
-    assert kinds == ["PersistentVolumeClaim", "NetworkPolicy", "ConfigMap", "Job"]
+    progress = (
+        ["ServiceAccount", "Role", "RoleBinding", *["ConfigMap"] * 3]
+        if env.spec.commitStatusProgress
+        else []
+    )
+    assert kinds == ["PersistentVolumeClaim", "NetworkPolicy", *progress, "ConfigMap", "Job"]
     assert "PersistentVolumeClaim" not in [o["kind"] for o in prepare.objects]
     sdg_params = params(manifests, "sdg")
     assert sdg_params["stepName"] == sdg.name

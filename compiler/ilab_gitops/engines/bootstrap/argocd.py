@@ -22,6 +22,7 @@ HEALTH_CHECKS: dict[str, tuple[str, str]] = {
     "pytorchjob": ("kubeflow.org/v1", "PyTorchJob"),
     "trainjob": ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
     "batch_job": ("batch/v1", "Job"),
+    "progress_configmap": ("v1", "ConfigMap"),
 }
 
 #: argocd-cm key -> Lua script name (GITOPS.md facts 1 and 2).
@@ -30,6 +31,8 @@ HEALTH_CHECK_KEYS: dict[str, str] = {
     "resource.customizations.health.trainer.kubeflow.org_TrainJob": "trainjob",
     "resource.customizations.health.batch_Job": "batch_job",
 }
+#: Installed only for an Environment with commitStatusProgress (a core kind: no group_).
+PROGRESS_CHECK_KEY = "resource.customizations.health.ConfigMap"
 
 #: The cluster Argo CD runs in.
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -42,6 +45,12 @@ NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (
     ("kubeflow.org", "PyTorchJob"),
     ("networking.k8s.io", "NetworkPolicy"),
     ("trainer.kubeflow.org", "TrainJob"),
+)
+#: What a run of an Environment with commitStatusProgress adds (manifests/progress.py).
+PROGRESS_KINDS: tuple[tuple[str, str], ...] = (
+    ("", "ServiceAccount"),
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
 )
 
 _LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
@@ -61,8 +70,12 @@ def health_lua(name: str) -> str:
     return script.replace(_SHARED_MARK, shared.rstrip("\n") + "\n", 1)
 
 
-def argocd_cm(argocd_namespace: str = "argocd") -> K8sObject:
-    """The `argocd-cm` fragment installing the health checks."""
+def argocd_cm(argocd_namespace: str = "argocd", *, progress: bool = False) -> K8sObject:
+    """The `argocd-cm` fragment installing the health checks (with `progress`, also the one
+    that turns progress ConfigMaps into health messages)."""
+    data = {key: health_lua(script) for key, script in HEALTH_CHECK_KEYS.items()}
+    if progress:
+        data[PROGRESS_CHECK_KEY] = health_lua("progress_configmap")
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -74,12 +87,16 @@ def argocd_cm(argocd_namespace: str = "argocd") -> K8sObject:
                 "app.kubernetes.io/part-of": "argocd",
             },
         },
-        "data": {key: health_lua(script) for key, script in HEALTH_CHECK_KEYS.items()},
+        "data": data,
     }
 
 
-def app_project(repo_url: str, namespace: str, argocd_namespace: str, project: str) -> K8sObject:
-    """An AppProject allowing only the runs repo, the runs namespace and the kinds we emit."""
+def app_project(
+    repo_url: str, namespace: str, argocd_namespace: str, project: str, *, progress: bool = False
+) -> K8sObject:
+    """An AppProject allowing only the runs repo, the runs namespace and the kinds we emit
+    (ServiceAccount, Role and RoleBinding only for an Environment with commitStatusProgress)."""
+    kinds = NAMESPACED_KINDS + (PROGRESS_KINDS if progress else ())
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",
@@ -90,7 +107,7 @@ def app_project(repo_url: str, namespace: str, argocd_namespace: str, project: s
             "destinations": [{"server": IN_CLUSTER, "namespace": namespace}],
             "clusterResourceWhitelist": [],
             "namespaceResourceWhitelist": [
-                {"group": group, "kind": kind} for group, kind in NAMESPACED_KINDS
+                {"group": group, "kind": kind} for group, kind in sorted(kinds)
             ],
         },
     }
@@ -172,13 +189,15 @@ def argocd_bootstrap(  # noqa: PLR0917 - the public signature is positional
     argocd_url: str | None = None,
     *,
     environment: str,
+    progress: bool = False,
 ) -> list[K8sObject]:
-    """Health checks and notification fragments, AppProject, ApplicationSet, in apply order."""
+    """Health checks and notification fragments, AppProject, ApplicationSet, in apply order.
+    `progress`: the Environment has commitStatusProgress."""
     return [
-        argocd_cm(argocd_namespace),
+        argocd_cm(argocd_namespace, progress=progress),
         argocd_cmd_params_cm(argocd_namespace),
         argocd_notifications_cm(argocd_namespace, argocd_url),
-        app_project(repo_url, namespace, argocd_namespace, project),
+        app_project(repo_url, namespace, argocd_namespace, project, progress=progress),
         application_set(
             repo_url,
             revision=revision,

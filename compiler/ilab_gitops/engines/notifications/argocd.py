@@ -14,6 +14,14 @@ posted once, to that commit:
     Healthy          success        succeeded: ...
     Degraded         failure        failed: ...
 
+With the Environment's `commitStatusProgress`, a running step's description is its progress,
+"running: epoch 3/7, 41 %": the health message of the step's progress ConfigMap
+(`<run>-<step>-progress`, manifests/progress.py, judged by the bootstrap's ConfigMap Lua check),
+and `oncePer` carries that text too, so each new progress is posted once. Argo CD keeps the
+last 100 `oncePer` values per Application (notifications-engine `notifiedHistoryMaxSize`);
+the steps update progress at most every 10 minutes, so a long run may see an old state
+re-posted when its entry is dropped, never a wrong one.
+
 The commit is `status.operationState.syncResult.revision`: the revision the run's last sync
 applied, i.e. the commit that added or changed the run (auto-sync runs only when the
 Application is out of sync, so unrelated commits to the runs repo do not move it).
@@ -75,13 +83,27 @@ def when_expr(step: str) -> str:
     )
 
 
+def progress_name_expr(step: str) -> str:
+    return f'app.metadata.name + "-{step}-progress"'
+
+
 def once_per_expr(step: str) -> str:
     """`<revision>/<health>`: each health of the step is posted once per synced commit
-    (`Missing` while the run has no such step, e.g. sdg of a run that brings its tarball)."""
+    (`Missing` while the run has no such step, e.g. sdg of a run that brings its tarball);
+    while it runs and reports progress, `<revision>/Progressing/<progress>`."""
     found = f"filter(app.status.resources, {{{_is_step_expr(step)}}})"
+    progress = (
+        "filter(app.status.resources, "
+        f'{{.kind == "ConfigMap" && .name == {progress_name_expr(step)} && .health != nil}})'
+    )
+    text = (
+        f'(len({progress}) == 0 ? "" : ({progress}[0].health.message == nil ? "" : '
+        f'"/" + {progress}[0].health.message))'
+    )
     return (
         'app.status.operationState.syncResult.revision + "/" + '
-        f'(len({found}) > 0 ? {found}[0].health.status : "Missing")'
+        f'(len({found}) > 0 ? {found}[0].health.status : "Missing") + '
+        f'(len({found}) > 0 && {found}[0].health.status == "Progressing" ? {text} : "")'
     )
 
 
@@ -101,15 +123,20 @@ def trigger() -> list[K8sObject]:
 
 
 def _health_vars(step: str) -> str:
-    """Go template prelude: `$h` and `$m`, the step workload's health status and message."""
+    """Go template prelude: `$h` and `$m`, the step workload's health status and message;
+    `$p`, the health message of the step's progress ConfigMap (empty without one)."""
     kinds = " ".join(f'"{k}"' for k in WORKLOAD_KINDS)
     return (
-        '{{- $h := "" -}}{{- $m := "" -}}'
+        '{{- $h := "" -}}{{- $m := "" -}}{{- $p := "" -}}'
         '{{- range (dig "status" "resources" (list) .app) -}}'
         f"{{{{- if and (has .kind (list {kinds})) "
         f'(hasPrefix (printf "%s-{step}-" $.app.metadata.name) .name) '
         '(not (dig "requiresPruning" false .)) -}}'
         '{{- $h = dig "health" "status" "" . -}}{{- $m = dig "health" "message" "" . -}}'
+        "{{- end -}}"
+        f'{{{{- if and (eq .kind "ConfigMap") (eq .name (printf "%s-{step}-progress" '
+        "$.app.metadata.name)) -}}"
+        '{{- $p = dig "health" "message" "" . -}}'
         "{{- end -}}{{- end -}}"
     )
 
@@ -124,6 +151,7 @@ DESCRIPTION_TEMPLATE = (
     '{{- else if eq $h "Degraded" -}}failed'
     '{{- else if eq $h "Suspended" -}}queued'
     '{{- else if and (eq $h "Progressing") (hasPrefix "Restarting" $m) -}}restarting'
+    '{{- else if and (eq $h "Progressing") $p -}}running{{- $m = $p -}}'
     '{{- else if eq $h "Progressing" -}}running'
     "{{- else -}}waiting{{- end -}}"
     '{{- with $m -}}: {{ trimPrefix "Restarting: " . }}{{- end -}}'
