@@ -101,16 +101,16 @@ def test_a_rendered_role_grants_only_its_runs_progress_configmaps() -> None:
         run = role["metadata"]["labels"]["gitops.instructlab.ai/run"]
         (rule,) = role["rules"]
         assert rule["apiGroups"] == [""] and rule["resources"] == ["configmaps"]
-        assert rule["verbs"] == ["get", "patch"]
-        assert rule["resourceNames"] and all(
-            n.startswith(f"{run}-") and n.endswith("-progress") for n in rule["resourceNames"]
-        )
+        assert rule["verbs"] == ["patch"]
+        assert rule["resourceNames"] == [role["metadata"]["name"]]
+        assert role["metadata"]["name"].startswith(f"{run}-")
+        assert role["metadata"]["name"].endswith("-progress")
     for _, binding in bindings:
         run = binding["metadata"]["labels"]["gitops.instructlab.ai/run"]
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "Role",
-            "name": f"{run}-progress",
+            "name": binding["metadata"]["name"],
         }
         assert binding["subjects"] == [
             {

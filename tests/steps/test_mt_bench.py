@@ -141,22 +141,25 @@ def test_progress_reaches_the_steps_configmap_with_commit_status_progress(
     tmp_path: Path, judge: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the pod's progress token (Environment commitStatusProgress), the step patches
-    its progress ConfigMap through the Kubernetes API: the first checkpoint's start, then
-    the end at once; the checkpoints between come sooner than the 10-minute spacing."""
-    name = "granite-demo-eval-mt-bench-progress"
+    its own progress ConfigMap through the Kubernetes API: at the start, then the end at
+    once; the checkpoints between come sooner than the 15-minute spacing."""
+    params = make_params(tmp_path)
+    name = f"{params.stepName}-progress"
     api = start(tmp_path / "tls")
     try:
         api.grants["progress-token"] = Grant("ilab", frozenset({name}))
         api.configmaps[("ilab", name)] = {"apiVersion": "v1", "kind": "ConfigMap"}
         folder = api.token_dir(tmp_path / "token", "progress-token", "ilab")
         host, port = api.url()
-        monkeypatch.setenv("ILAB_PROGRESS_CONFIGMAP", name)
         monkeypatch.setenv("ILAB_PROGRESS_TOKEN_DIR", str(folder))
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
         monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
         with FakeOpenAI(candidate_reply) as candidate:
-            mt_bench.evaluate(make_params(tmp_path), serve=recording_server(candidate.url, []))
+            mt_bench.evaluate(params, serve=recording_server(candidate.url, []))
     finally:
         api.stop()
+    assert [p["data"]["description"] for p in api.patches] == [
+        "checkpoint 0/3, 0 %",
+        "checkpoint 3/3, 100 %",
+    ]
     assert api.configmaps[("ilab", name)]["data"] == {"description": "checkpoint 3/3, 100 %"}
-    assert [method for method, _, _ in api.requests] == ["PATCH", "PATCH"]

@@ -106,7 +106,7 @@ class Grant:
 
     namespace: str
     resource_names: frozenset[str]
-    verbs: frozenset[str] = frozenset({"get", "patch"})
+    verbs: frozenset[str] = frozenset({"patch"})
 
 
 @dataclass
@@ -117,6 +117,7 @@ class KubeApiFake:
     grants: dict[str, Grant] = field(default_factory=dict)
     configmaps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, type
+    patches: list[dict[str, Any]] = field(default_factory=list)  # bodies the fake applied
     fail_with: int | None = None
     _server: ThreadingHTTPServer | None = None
 
@@ -169,6 +170,7 @@ class KubeApiFake:
             patch = json.loads(body)
             data = {**obj.get("data", {}), **patch.get("data", {})}
             obj["data"] = {k: v for k, v in data.items() if v is not None}
+            self.patches.append(patch)
             managers = obj.setdefault("metadata", {}).setdefault("managedFields", [])
             managers.append({"manager": query.get("fieldManager", ["Python-urllib"])[0]})
         return 200, obj

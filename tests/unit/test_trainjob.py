@@ -72,7 +72,11 @@ def test_trainjob_carries_the_run_contract() -> None:
     for step_id in TRAIN_STEPS:
         step = steps[step_id]
         job = next(o for o in step.objects if o["kind"] == "TrainJob")
-        config = next(o for o in step.objects if o["kind"] == "ConfigMap")
+        config = next(
+            o
+            for o in step.objects
+            if o["kind"] == "ConfigMap" and "params.json" in o.get("data", {})
+        )
         spec = job["spec"]
         assert job["metadata"]["name"] == step.name == config["metadata"]["name"]
         assert spec["runtimeRef"]["name"] == "ilab-torch-distributed"

@@ -255,6 +255,7 @@ def bootstrap_flux(
         namespace=flux.namespace,
         source_name=flux.sourceName,
         environment=env.metadata.name,
+        progress_namespace=env.spec.namespace if env.spec.commitStatusProgress else None,
     )
     sys.stdout.write(yaml_emit.dump_all([*objects, *_cluster_needs(env)]))
 

@@ -147,11 +147,13 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
         digest = chain(previous, canonical_json(objects))
         object_name = step_name(name, step_id, digest)
         _name_objects(objects, object_name, digest)
+        # Outside the hash, like the workspace: objects that follow from the step's name.
+        objects[:0] = progress.step_objects(name, env, step_id, object_name, step_wave(index))
         if index == 0:
             objects[:0] = [
                 workspace_pvc(run, env, step_wave(index), step_id),
                 isolation_policy(run, env, step_wave(index), step_id),
-                *progress.run_objects(name, env, [s for s, _ in plans], step_wave(index)),
+                *progress.account_objects(name, env, [s for s, _ in plans], step_wave(index)),
             ]
         names[step_id] = object_name
         steps.append(CompiledStep(step_id, index, object_name, digest, tuple(objects)))

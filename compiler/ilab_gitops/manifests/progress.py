@@ -1,12 +1,15 @@
 """Progress in commit statuses (Environment `commitStatusProgress`, Argo CD only).
 
 A step pod has no Kubernetes API token by default. With the option on, the steps that report
-progress (both training phases and MT-Bench) write "epoch 3/7, 41 %" into a ConfigMap of
-their own, `<run>-<step>-progress`, whose Lua health check (bootstrap argocd) turns it into
-the health message Argo CD Notifications puts into the step's commit status.
+progress (both training phases and MT-Bench) write "epoch 3/7, 41 %" into a ConfigMap of their
+own, `<step name>-progress`, whose Lua health check (bootstrap argocd) turns it into the health
+message Argo CD Notifications puts into the step's commit status.
 
-What the pods get, and nothing more: a ServiceAccount per run bound to a Role that may only
-`get` and `patch` the run's progress ConfigMaps by name, and its token as an explicit
+What the pods get, and nothing more: the run's ServiceAccount `<run>-progress` (applied with
+the first step) and, per reporting step, a Role that may only `patch` that step's ConfigMap by
+name, bound to the account. The ConfigMap, Role and RoleBinding carry the step's
+content-addressed name, so they live and go with that attempt of the step: a re-run starts
+from an empty ConfigMap, never from the last attempt's progress. The token is an explicit
 projected volume at `TOKEN_DIR` (not the default path, so no library picks it up by chance;
 `automountServiceAccountToken` stays false). The ConfigMaps are applied without `data`, so
 what the pods write is not drift for Argo CD and a sync never resets it.
@@ -27,7 +30,6 @@ PROGRESS_STEPS: tuple[str, ...] = ("train-phase-1", "train-phase-2", "eval-mt-be
 LABEL_PROGRESS = "gitops.instructlab.ai/progress"
 #: The ConfigMap key the steps write and the health check reads.
 DESCRIPTION_KEY = "description"
-ENV_CONFIGMAP = "ILAB_PROGRESS_CONFIGMAP"
 ENV_TOKEN_DIR = "ILAB_PROGRESS_TOKEN_DIR"
 TOKEN_DIR = "/var/run/secrets/ilab-progress"
 #: A short-lived token; the kubelet renews it before it expires.
@@ -38,8 +40,9 @@ def enabled(env: Environment) -> bool:
     return env.spec.commitStatusProgress
 
 
-def configmap_name(run: str, step_id: str) -> str:
-    return f"{run}-{step_id}-progress"
+def configmap_name(step_name: str) -> str:
+    """The progress ConfigMap of one attempt of a step (steps/progress_status.py agrees)."""
+    return f"{step_name}-progress"
 
 
 def account_name(run: str) -> str:
@@ -82,67 +85,70 @@ def _token_volume() -> K8sObject:
 
 
 def with_access(plan: StepPlan, env: Environment, run: str) -> StepPlan:
-    """`plan` with the progress ConfigMap's name and the token volume, for a reporting step."""
+    """`plan` with the token volume and the run's account, for a reporting step (the pod
+    finds its ConfigMap from its step name)."""
     if not reports(env, plan.step_id):
         return plan
-    extra = [
-        {"name": ENV_CONFIGMAP, "value": configmap_name(run, plan.step_id)},
-        {"name": ENV_TOKEN_DIR, "value": TOKEN_DIR},
-    ]
     return replace(
         plan,
-        env=[*plan.env, *extra],
+        env=[*plan.env, {"name": ENV_TOKEN_DIR, "value": TOKEN_DIR}],
         extra_volumes=[*plan.extra_volumes, _token_volume()],
         service_account=account_name(run),
     )
 
 
-def run_objects(run: str, env: Environment, step_ids: list[str], wave: int) -> list[K8sObject]:
-    """ServiceAccount, Role, RoleBinding and one ConfigMap per reporting step of the run,
-    applied with its first step."""
-    steps = [s for s in step_ids if s in PROGRESS_STEPS]
-    if not enabled(env) or not steps:
+def account_objects(run: str, env: Environment, step_ids: list[str], wave: int) -> list[K8sObject]:
+    """The run's progress ServiceAccount, applied with its first step."""
+    if not enabled(env) or not any(s in PROGRESS_STEPS for s in step_ids):
         return []
-    namespace, first = env.spec.namespace, step_ids[0]
-    annotations = {pods.ANNOTATION_WAVE: str(wave)}
-
-    def meta(name: str) -> K8sObject:
-        return pods.object_meta(name, namespace, run, first, annotations)
-
-    account = account_name(run)
-    objects: list[K8sObject] = [
+    meta = pods.object_meta(
+        account_name(run), env.spec.namespace, run, step_ids[0], {pods.ANNOTATION_WAVE: str(wave)}
+    )
+    return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": meta(account),
+            "metadata": meta,
             "automountServiceAccountToken": False,
-        },
+        }
+    ]
+
+
+def step_objects(
+    run: str, env: Environment, step_id: str, step_name: str, wave: int
+) -> list[K8sObject]:
+    """ConfigMap, Role and RoleBinding of one attempt of a reporting step, applied with it."""
+    if not reports(env, step_id):
+        return []
+    namespace, name = env.spec.namespace, configmap_name(step_name)
+
+    def meta() -> K8sObject:
+        return pods.object_meta(name, namespace, run, step_id, {pods.ANNOTATION_WAVE: str(wave)})
+
+    configmap_meta = meta()
+    configmap_meta["labels"][LABEL_PROGRESS] = "true"
+    account = account_name(run)
+    return [
+        # No `data`: the step writes it; a sync must not take it back (see module docstring).
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": configmap_meta},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": meta(account),
+            "metadata": meta(),
             "rules": [
                 {
                     "apiGroups": [""],
                     "resources": ["configmaps"],
-                    "resourceNames": [configmap_name(run, s) for s in steps],
-                    "verbs": ["get", "patch"],
+                    "resourceNames": [name],
+                    "verbs": ["patch"],
                 }
             ],
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": meta(account),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+            "metadata": meta(),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
         },
     ]
-    for step in steps:
-        configmap_meta = pods.object_meta(
-            configmap_name(run, step), namespace, run, step, annotations
-        )
-        configmap_meta["labels"][LABEL_PROGRESS] = "true"
-        # No `data`: the step writes it; a sync must not take it back (see module docstring).
-        objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": configmap_meta})
-    return objects

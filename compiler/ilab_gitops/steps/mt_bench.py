@@ -125,7 +125,7 @@ def evaluate(params: MtBenchParams, *, serve: Serve = serve_vllm) -> None:
         work = stage / "work"
         scores: list[CheckpointScore] = []
         started = time.monotonic()
-        reporter = reporter_from_env()
+        reporter = reporter_from_env(params.stepName)
         for checkpoint in checkpoints:
             _progress(params, scores, len(checkpoints), started, reporter)
             score, detail = score_checkpoint(checkpoint, params, judge, work, serve)

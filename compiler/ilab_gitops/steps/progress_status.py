@@ -1,13 +1,14 @@
 """A step's progress into its progress ConfigMap, which its commit status shows.
 
 Only with the Environment's `commitStatusProgress` (manifests/progress.py is the cluster side):
-the pod then has `ILAB_PROGRESS_CONFIGMAP`, and at `ILAB_PROGRESS_TOKEN_DIR` a projected
-volume with a token that may patch that ConfigMap, the cluster's CA and the namespace; the
-kubelet sets `KUBERNETES_SERVICE_HOST`/`_PORT` in every container. Each report is one JSON
-merge patch of `data.description` ("epoch 3/7, 41 %"), at most every `MIN_INTERVAL` seconds
-(each new text is one commit status, and Argo CD remembers only the last 100), and once more
-when the step ends. Progress must never slow or fail a step: a short timeout, and an error is
-logged once while the step goes on.
+the pod then has, at `ILAB_PROGRESS_TOKEN_DIR`, a projected volume with a token that may patch
+its step's ConfigMap `<step name>-progress`, the cluster's CA and the namespace; the kubelet
+sets `KUBERNETES_SERVICE_HOST`/`_PORT` in every container. Each report is one JSON merge patch
+of `data.description` ("epoch 3/7, 41 %"), at most every `MIN_INTERVAL` seconds and once more
+when the step ends: each new text is one commit status (GitHub keeps at most 1,000 per commit
+and context) and one entry in Argo CD's notification state (it keeps the last 100). Progress
+must never slow or fail a step: a short timeout, no proxy (the API server is in the cluster),
+and any error is logged once while the step goes on.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from ilab_gitops.steps.progress import Progress
 
 log = logging.getLogger(__name__)
 
-ENV_CONFIGMAP = "ILAB_PROGRESS_CONFIGMAP"
 ENV_TOKEN_DIR = "ILAB_PROGRESS_TOKEN_DIR"
-MIN_INTERVAL = 600.0
+MIN_INTERVAL = 900.0
 TIMEOUT = 5.0
 #: The Lua health check drops longer text (it keeps Application status small).
 MAX_DESCRIPTION = 120
 FIELD_MANAGER = "ilab-gitops-progress"
+
+
+def configmap_name(step_name: str) -> str:
+    """The step's progress ConfigMap (the compiler's manifests/progress.py names it)."""
+    return f"{step_name}-progress"
 
 
 def clean(text: str) -> str:
@@ -54,8 +59,12 @@ class ConfigMapReporter:
         min_interval: float = MIN_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.url, self.token_file, self.context = url, token_file, context
-        self.min_interval, self.clock = min_interval, clock
+        self.url, self.token_file = url, token_file
+        self.min_interval, self.clock, self.timeout = min_interval, clock, TIMEOUT
+        # No proxy: HTTPS_PROXY in an image must not carry the token out of the cluster.
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
         self._sent_at: float | None = None
         self._sent: str | None = None
         self._warned = False
@@ -73,7 +82,7 @@ class ConfigMapReporter:
         self._sent_at = now  # also after a failure: a broken API is not asked again at once
         try:
             self._patch(text)
-        except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors
+        except Exception as err:
             if not self._warned:
                 self._warned = True
                 log.warning("progress not posted to the commit status: %s", _reason(err))
@@ -95,7 +104,7 @@ class ConfigMapReporter:
                 "Accept": "application/json",
             },
         )
-        with urllib.request.urlopen(request, timeout=TIMEOUT, context=self.context) as answer:
+        with self._opener.open(request, timeout=self.timeout) as answer:
             answer.read(64 * 1024)
 
 
@@ -108,15 +117,16 @@ def _reason(err: BaseException) -> str:
 
 
 def reporter_from_env(
+    step_name: str,
     environ: Mapping[str, str] = os.environ,
     *,
     min_interval: float = MIN_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
 ) -> ConfigMapReporter | None:
-    """The reporter this pod was given, or None (the option is off, or the pod lacks what
-    it needs: said once in the log, never an error)."""
-    name, folder = environ.get(ENV_CONFIGMAP), environ.get(ENV_TOKEN_DIR)
-    if not name or not folder:
+    """The reporter for step `step_name`'s ConfigMap when this pod was given the token, or
+    None (the option is off, or the pod lacks what it needs: logged, never an error)."""
+    name, folder = configmap_name(step_name), environ.get(ENV_TOKEN_DIR)
+    if not folder:
         return None
     host = environ.get("KUBERNETES_SERVICE_HOST", "")
     port = environ.get("KUBERNETES_SERVICE_PORT", "443")

@@ -220,7 +220,7 @@ def train(params: TrainParams) -> None:
             params.output,
             params.step,
             params.epochs,
-            reporter=reporter_from_env(),
+            reporter=reporter_from_env(params.stepName),
         )
         if topo.node_rank == 0
         else contextlib.nullcontext()

@@ -5,16 +5,24 @@ each stage run by the real engine where we have it (Lua 5.1, Go text/template an
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ilab_gitops.engines.bootstrap import argocd_bootstrap
+from ilab_gitops.engines.bootstrap import argocd_bootstrap, flux_bootstrap
 from ilab_gitops.engines.bootstrap.argocd import PROGRESS_CHECK_KEY, health_lua
 from ilab_gitops.manifests import compile_run
-from ilab_gitops.manifests.progress import LABEL_PROGRESS, PROGRESS_STEPS, TOKEN_DIR
+from ilab_gitops.manifests.model import CompiledStep
+from ilab_gitops.manifests.progress import (
+    LABEL_PROGRESS,
+    PROGRESS_STEPS,
+    TOKEN_DIR,
+    configmap_name,
+)
 from ilab_gitops.spec.environment import Environment
+from ilab_gitops.steps import progress_status
 from ilab_gitops.steps.progress import Progress
 from tests.support.k8s_schemas import builtin_errors, crd_errors
 from tests.support.specs import ENVIRONMENTS, EXAMPLES, load_environment, load_run
@@ -47,41 +55,77 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- compiled
 
 
+def _steps(env: Environment) -> list[CompiledStep]:
+    run = load_run(next(p for p in EXAMPLES if p.stem == "minimal"))
+    return list(compile_run(run, env).steps)
+
+
 @pytest.mark.parametrize("env_name", ["single-node-4xh100", "single-node-trainer", "kind-dev"])
-def test_the_run_gets_an_account_that_may_only_patch_its_progress(env_name: str) -> None:
+def test_each_reporting_step_may_only_patch_its_own_progress(env_name: str) -> None:
     env = _env(env_name)
-    objects = _objects(env)
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for obj in objects:
-        by_kind.setdefault(obj["kind"], []).append(obj)
-    run = objects[0]["metadata"]["labels"]["gitops.instructlab.ai/run"]
-    names = [f"{run}-{step}-progress" for step in PROGRESS_STEPS]
-    (account,) = by_kind["ServiceAccount"]
-    (role,) = by_kind["Role"]
-    (binding,) = by_kind["RoleBinding"]
+    steps = _steps(env)
+    run = steps[0].objects[0]["metadata"]["labels"]["gitops.instructlab.ai/run"]
+    (account,) = [o for o in steps[0].objects if o["kind"] == "ServiceAccount"]
     assert account["metadata"]["name"] == f"{run}-progress"
     assert account["automountServiceAccountToken"] is False
-    assert role["rules"] == [
-        {
-            "apiGroups": [""],
-            "resources": ["configmaps"],
-            "resourceNames": names,
-            "verbs": ["get", "patch"],
+    assert builtin_errors(account, env.spec.kubernetesVersion) == []
+    reporting = [s for s in steps if s.step_id in PROGRESS_STEPS]
+    assert [s.step_id for s in reporting] == list(PROGRESS_STEPS)
+    for step in steps:
+        kinds = [o["kind"] for o in step.objects]
+        if step not in reporting:
+            assert "Role" not in kinds and "RoleBinding" not in kinds, step.step_id
+            continue
+        # With the step, named after it: a re-run starts from a fresh, empty ConfigMap.
+        configmap, role, binding = step.objects[:3]
+        name = f"{step.name}-progress"
+        assert [o["metadata"]["name"] for o in (configmap, role, binding)] == [name] * 3
+        assert configmap["metadata"]["labels"][LABEL_PROGRESS] == "true"
+        # No data: what the step writes is not drift, and a sync never takes it back.
+        assert set(configmap) == {"apiVersion", "kind", "metadata"}
+        assert role["rules"] == [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": [name],
+                "verbs": ["patch"],
+            }
+        ]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": name,
         }
-    ]
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": f"{run}-progress", "namespace": env.spec.namespace}
-    ]
-    progress = [o for o in by_kind["ConfigMap"] if LABEL_PROGRESS in o["metadata"]["labels"]]
-    assert [o["metadata"]["name"] for o in progress] == names
-    # No data: what the step writes is not drift, and a sync never takes it back.
-    assert all(set(o) == {"apiVersion", "kind", "metadata"} for o in progress)
-    for obj in [account, role, binding, *progress]:
-        assert builtin_errors(obj, env.spec.kubernetesVersion) == [], obj["kind"]
-    for obj in objects:
-        if obj["kind"] in ("PyTorchJob", "TrainJob"):
-            assert crd_errors(obj) == [], obj["metadata"]["name"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": f"{run}-progress", "namespace": env.spec.namespace}
+        ]
+        for obj in (configmap, role, binding):
+            assert builtin_errors(obj, env.spec.kubernetesVersion) == [], obj["kind"]
+            wave = obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+            assert wave == str(step.wave)
+        (work,) = [o for o in step.objects if o["kind"] in ("Job", "PyTorchJob", "TrainJob")]
+        if work["kind"] != "Job":
+            assert crd_errors(work) == [], work["metadata"]["name"]
+
+
+def test_a_rerun_gets_new_progress_objects_and_the_hash_ignores_them() -> None:
+    env = _env("single-node-4xh100")
+    run = load_run(next(p for p in EXAMPLES if p.stem == "minimal"))
+    first = {s.step_id: s for s in compile_run(run, env).steps}
+    phase = run.spec.training.knowledge.model_copy(update={"attempt": 1})
+    training = run.spec.training.model_copy(update={"knowledge": phase})
+    again = run.model_copy(update={"spec": run.spec.model_copy(update={"training": training})})
+    second = {s.step_id: s for s in compile_run(again, env).steps}
+    assert first["prepare"].name == second["prepare"].name
+    assert first["train-phase-1"].name != second["train-phase-1"].name
+    assert second["train-phase-1"].objects[0]["metadata"]["name"] == (
+        f"{second['train-phase-1'].name}-progress"
+    )
+    # Without the option the same steps have the same names: the progress objects are
+    # outside the hash, only the pods' access is in it.
+    plain = {s.step_id: s.name for s in compile_run(run, _env("single-node-4xh100", False)).steps}
+    assert plain["prepare"] == first["prepare"].name
+    assert plain["train-phase-1"] != first["train-phase-1"].name
 
 
 def _pod_settings(workload: dict[str, Any]) -> tuple[str | None, list[str], list[str]]:
@@ -113,7 +157,7 @@ def test_only_the_reporting_steps_get_the_token(env_name: str) -> None:
             reporting += 1
             run = workload["metadata"]["labels"]["gitops.instructlab.ai/run"]
             assert account == f"{run}-progress"
-            assert {"ILAB_PROGRESS_CONFIGMAP", "ILAB_PROGRESS_TOKEN_DIR"} <= set(env)
+            assert [n for n in env if n.startswith("ILAB_PROGRESS")] == ["ILAB_PROGRESS_TOKEN_DIR"]
             assert "progress-token" in volumes
         else:
             assert account is None and "progress-token" not in volumes
@@ -137,8 +181,16 @@ def test_the_token_volume_is_projected_short_lived_and_read_only() -> None:
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "progress-token"]
     assert mount == {"name": "progress-token", "mountPath": TOKEN_DIR, "readOnly": True}
     env = {v["name"]: v.get("value") for v in pod["containers"][0]["env"]}
-    name = train["metadata"]["labels"]["app.kubernetes.io/instance"]
-    assert env["ILAB_PROGRESS_CONFIGMAP"] == f"{name}-train-phase-1-progress"
+    assert env["ILAB_PROGRESS_TOKEN_DIR"] == TOKEN_DIR
+    # The pod finds its ConfigMap from its step name, as the compiler names it.
+    params = next(
+        json.loads(o["data"]["params.json"])
+        for o in _objects(_env("single-node-4xh100"))
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == train["metadata"]["name"]
+    )
+    assert progress_status.configmap_name(params["stepName"]) == configmap_name(
+        train["metadata"]["name"]
+    )
 
 
 def test_without_the_option_nothing_changes() -> None:
@@ -169,6 +221,24 @@ def test_bootstrap_installs_the_check_and_allows_the_kinds_only_when_asked() -> 
         ("rbac.authorization.k8s.io", "RoleBinding"),
     }
     assert builtin_errors(asked[0], "1.33") == []
+    # ... and the admission policy on the runs' RBAC, for Argo CD's controller.
+    policy, binding = asked[5:]
+    assert (policy["kind"], binding["kind"]) == (
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    )
+    assert "system:serviceaccount:argocd:argocd-application-controller" in str(policy)
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "ilab"}
+    }
+    assert builtin_errors(policy, "1.30") == [] and builtin_errors(binding, "1.30") == []
+    assert len(plain) == 5
+    flux = flux_bootstrap("https://github.com/example/runs.git", environment="e")
+    flux_asked = flux_bootstrap(
+        "https://github.com/example/runs.git", environment="e", progress_namespace="ilab"
+    )
+    assert flux_asked[: len(flux)] == flux
+    assert "system:serviceaccount:flux-system:kustomize-controller" in str(flux_asked[-2])
 
 
 # --------------------------------------------------------------------------- Lua
@@ -178,7 +248,9 @@ def _progress_configmap(description: Any = None) -> dict[str, Any]:
     (configmap,) = [
         o
         for o in _objects(_env("single-node-4xh100"))
-        if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-train-phase-1-progress")
+        if o["kind"] == "ConfigMap"
+        and o["metadata"]["labels"].get(LABEL_PROGRESS) == "true"
+        and o["metadata"]["labels"]["gitops.instructlab.ai/step"] == "train-phase-1"
     ]
     live = copy.deepcopy(configmap)
     if description is not None:
@@ -203,40 +275,58 @@ def test_lua_drops_what_a_step_should_not_have_written() -> None:
     assert argocd_lua_health_or_none(SCRIPT, _progress_configmap("x" * 120))[1] == "x" * 120  # type: ignore[index]
 
 
-def test_lua_leaves_every_other_configmap_unjudged() -> None:
+def test_lua_judges_every_other_configmap_healthy_and_says_nothing() -> None:
+    """The key covers every ConfigMap of the Argo CD instance. Returning nil would not mean
+    "no health" in Argo CD 3 but an empty status that a sync wave never gets past."""
     foreign: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "x"},
         "data": {"description": "hi"},
     }
-    assert argocd_lua_health_or_none(SCRIPT, foreign) is None
+    assert argocd_lua_health_or_none(SCRIPT, foreign) == ("Healthy", "")
     labelled = copy.deepcopy(foreign)
     labelled["metadata"]["labels"] = {LABEL_PROGRESS: "false"}
-    assert argocd_lua_health_or_none(SCRIPT, labelled) is None
-    assert argocd_lua_health_or_none(SCRIPT, {"apiVersion": "v1", "kind": "ConfigMap"}) is None
+    assert argocd_lua_health_or_none(SCRIPT, labelled) == ("Healthy", "")
+    bare = {"apiVersion": "v1", "kind": "ConfigMap"}
+    assert argocd_lua_health_or_none(SCRIPT, bare, hide=("string", "math", "table")) == (
+        "Healthy",
+        "",
+    )
 
 
 # --------------------------------------------------------------------------- commit status
 
 
-def _with_progress(fixture: str, step: str, message: str | None) -> dict[str, Any]:
-    """An Application fixture whose resources list the step's progress ConfigMap with the
-    health the Lua check gives it."""
+def _with_progress(
+    fixture: str, step: str, message: str | None, *, attempt: str = "", pruning: bool = False
+) -> dict[str, Any]:
+    """An Application fixture whose resources list the progress ConfigMap of the step's
+    workload (or of an earlier `attempt`, awaiting pruning) with the health the Lua check
+    gives it."""
     application = app(fixture)
+    resources = application["status"]["resources"]
+    workload = attempt or next(
+        r["name"]
+        for r in resources
+        if r["kind"] in ("Job", "PyTorchJob", "TrainJob")
+        and r["name"].startswith(f"{RUN}-{step}-")
+        and not r.get("requiresPruning")
+    )
     health: dict[str, Any] = {"status": "Healthy"}
     if message:
         health["message"] = message
-    application["status"]["resources"].append(
-        {
-            "version": "v1",
-            "kind": "ConfigMap",
-            "namespace": "ilab",
-            "name": f"{RUN}-{step}-progress",
-            "status": "Synced",
-            "health": health,
-        }
-    )
+    entry: dict[str, Any] = {
+        "version": "v1",
+        "kind": "ConfigMap",
+        "namespace": "ilab",
+        "name": f"{workload}-progress",
+        "status": "Synced",
+        "health": health,
+    }
+    if pruning:
+        entry["requiresPruning"] = True
+    resources.append(entry)
     assert crd_errors(application) == []
     return application
 
@@ -278,6 +368,17 @@ def test_a_step_reads_only_its_own_progress(binary: Path) -> None:
         out["message"] == "running: PyTorchJob ilab/granite-demo-train-phase-1-3f9c2a1b is running."
     )
     assert out["oncePer"] == f"{REV}/Progressing"
+
+
+def test_an_earlier_attempts_progress_is_not_the_steps(binary: Path) -> None:
+    old = f"{RUN}-train-phase-1-0badcafe"
+    stale = _with_progress(
+        "training", "train-phase-1", "epoch 7/7, 100 %", attempt=old, pruning=True
+    )
+    out = notify(binary, stale, "train-phase-1")
+    assert (
+        out["message"].startswith("running: PyTorchJob") and out["oncePer"] == f"{REV}/Progressing"
+    )
 
 
 def test_no_progress_yet_keeps_the_workloads_message(binary: Path) -> None:

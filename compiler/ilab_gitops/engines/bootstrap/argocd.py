@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+from ilab_gitops.engines.bootstrap.policy import progress_rbac_policy
 from ilab_gitops.engines.notifications.argocd import (
     SUBSCRIBE_ANNOTATIONS,
     argocd_cmd_params_cm,
@@ -192,7 +193,9 @@ def argocd_bootstrap(  # noqa: PLR0917 - the public signature is positional
     progress: bool = False,
 ) -> list[K8sObject]:
     """Health checks and notification fragments, AppProject, ApplicationSet, in apply order.
-    `progress`: the Environment has commitStatusProgress."""
+    `progress`: the Environment has commitStatusProgress (then also the admission policy
+    that keeps the runs' RBAC to the progress shape)."""
+    policy = progress_rbac_policy(namespace, "argocd", argocd_namespace) if progress else []
     return [
         argocd_cm(argocd_namespace, progress=progress),
         argocd_cmd_params_cm(argocd_namespace),
@@ -207,4 +210,5 @@ def argocd_bootstrap(  # noqa: PLR0917 - the public signature is positional
             project=project,
             environment=environment,
         ),
+        *policy,
     ]

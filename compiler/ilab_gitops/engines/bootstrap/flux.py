@@ -12,6 +12,7 @@ therefore does not wait. The step Kustomizations reference the source by name
 
 from __future__ import annotations
 
+from ilab_gitops.engines.bootstrap.policy import progress_rbac_policy
 from ilab_gitops.engines.notifications.flux import flux_notifications
 from ilab_gitops.manifests.model import K8sObject
 
@@ -74,11 +75,17 @@ def flux_bootstrap(
     source_name: str = "ilab-runs",
     *,
     environment: str,
+    progress_namespace: str | None = None,
 ) -> list[K8sObject]:
     """GitRepository, parent Kustomization (both named `source_name`), and the commit-status
-    Provider and Alert, in apply order."""
+    Provider and Alert, in apply order; with `progress_namespace` (the runs namespace of an
+    Environment with commitStatusProgress) also the admission policy on the runs' RBAC."""
+    policy = (
+        progress_rbac_policy(progress_namespace, "flux", namespace) if progress_namespace else []
+    )
     return [
         git_repository(repo_url, branch, rendered_path, namespace, source_name, environment),
         parent_kustomization(rendered_path, namespace, source_name, environment),
         *flux_notifications(repo_url, namespace),
+        *policy,
     ]

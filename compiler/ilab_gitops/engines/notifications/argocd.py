@@ -16,11 +16,12 @@ posted once, to that commit:
 
 With the Environment's `commitStatusProgress`, a running step's description is its progress,
 "running: epoch 3/7, 41 %": the health message of the step's progress ConfigMap
-(`<run>-<step>-progress`, manifests/progress.py, judged by the bootstrap's ConfigMap Lua check),
-and `oncePer` carries that text too, so each new progress is posted once. Argo CD keeps the
-last 100 `oncePer` values per Application (notifications-engine `notifiedHistoryMaxSize`);
-the steps update progress at most every 10 minutes, so a long run may see an old state
-re-posted when its entry is dropped, never a wrong one.
+(`<run>-<step>-<hash>-progress`, manifests/progress.py, judged by the bootstrap's ConfigMap
+Lua check; one awaiting pruning, from an earlier attempt, is not the step's), and `oncePer`
+carries that text too, so each new progress is posted once. Argo CD keeps the last 100
+`oncePer` values per Application (notifications-engine `notifiedHistoryMaxSize`); the steps
+update progress at most every 15 minutes, so a long run may see an earlier state of a step
+re-posted when its entry is dropped.
 
 The commit is `status.operationState.syncResult.revision`: the revision the run's last sync
 applied, i.e. the commit that added or changed the run (auto-sync runs only when the
@@ -83,10 +84,6 @@ def when_expr(step: str) -> str:
     )
 
 
-def progress_name_expr(step: str) -> str:
-    return f'app.metadata.name + "-{step}-progress"'
-
-
 def once_per_expr(step: str) -> str:
     """`<revision>/<health>`: each health of the step is posted once per synced commit
     (`Missing` while the run has no such step, e.g. sdg of a run that brings its tarball);
@@ -94,7 +91,8 @@ def once_per_expr(step: str) -> str:
     found = f"filter(app.status.resources, {{{_is_step_expr(step)}}})"
     progress = (
         "filter(app.status.resources, "
-        f'{{.kind == "ConfigMap" && .name == {progress_name_expr(step)} && .health != nil}})'
+        f'{{.kind == "ConfigMap" && .name startsWith (app.metadata.name + "-{step}-") '
+        '&& .name endsWith "-progress" && .requiresPruning != true && .health != nil})'
     )
     text = (
         f'(len({progress}) == 0 ? "" : ({progress}[0].health.message == nil ? "" : '
@@ -134,8 +132,8 @@ def _health_vars(step: str) -> str:
         '(not (dig "requiresPruning" false .)) -}}'
         '{{- $h = dig "health" "status" "" . -}}{{- $m = dig "health" "message" "" . -}}'
         "{{- end -}}"
-        f'{{{{- if and (eq .kind "ConfigMap") (eq .name (printf "%s-{step}-progress" '
-        "$.app.metadata.name)) -}}"
+        f'{{{{- if and (eq .kind "ConfigMap") (hasPrefix (printf "%s-{step}-" $.app.metadata.name) '
+        '.name) (hasSuffix "-progress" .name) (not (dig "requiresPruning" false .)) -}}'
         '{{- $p = dig "health" "message" "" . -}}'
         "{{- end -}}{{- end -}}"
     )
