@@ -92,8 +92,8 @@ def test_nothing_cluster_scoped_or_secret_is_rendered() -> None:
 
 
 def test_a_rendered_role_grants_only_its_runs_progress_configmaps() -> None:
-    """The one Role a run may hold (commitStatusProgress): get and patch on named ConfigMaps
-    of its own run, bound to its own account; nothing that could widen access."""
+    """The Roles a run may hold (commitStatusProgress): each patches one named progress
+    ConfigMap of its own run, bound to that step's own account; nothing that widens access."""
     roles = [(w, o) for w, o in golden_objects() if o["kind"] == "Role"]
     bindings = [(w, o) for w, o in golden_objects() if o["kind"] == "RoleBinding"]
     assert roles and len(roles) == len(bindings)
@@ -112,10 +112,11 @@ def test_a_rendered_role_grants_only_its_runs_progress_configmaps() -> None:
             "kind": "Role",
             "name": binding["metadata"]["name"],
         }
+        step = binding["metadata"]["labels"]["gitops.instructlab.ai/step"]
         assert binding["subjects"] == [
             {
                 "kind": "ServiceAccount",
-                "name": f"{run}-progress",
+                "name": f"{run}-{step}-progress",
                 "namespace": binding["metadata"]["namespace"],
             }
         ]

@@ -23,10 +23,8 @@ from tests.security.pods import all_pod_specs, containers, documents, golden_obj
 from tests.security.specs import MARKERS, full_run, rendered_variants, write_runs
 
 #: Environment variables that may carry a literal value (everything else: a Secret reference).
-#: (The progress pair names a ConfigMap and a folder: manifests/progress.py.)
-LITERAL_ENV = frozenset(
-    {"HOME", "ILAB_PARAMS", "ILAB_PROGRESS_CONFIGMAP", "ILAB_PROGRESS_TOKEN_DIR"}
-)
+#: (ILAB_PROGRESS_TOKEN_DIR names a folder: manifests/progress.py.)
+LITERAL_ENV = frozenset({"HOME", "ILAB_PARAMS", "ILAB_PROGRESS_TOKEN_DIR"})
 #: Parents of a Secret name or key: env valueFrom, envFrom, params (`*SecretRef`), volumes.
 REFERENCE_PARENTS = ("secretKeyRef", "secretRef", "SecretRef")
 VARIANTS = list(rendered_variants())

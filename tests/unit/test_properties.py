@@ -36,8 +36,8 @@ from tests.support.specs import EXAMPLES, load_environment, load_run
 DNS1123 = re.compile(DNS1123_PATTERN)
 DNS1035 = re.compile(DNS1035_PATTERN)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-#: (The progress pair names a ConfigMap and a folder: manifests/progress.py.)
-LITERAL_ENV = {"HOME", "ILAB_PARAMS", "ILAB_PROGRESS_CONFIGMAP", "ILAB_PROGRESS_TOKEN_DIR"}
+#: (ILAB_PROGRESS_TOKEN_DIR names a folder: manifests/progress.py.)
+LITERAL_ENV = {"HOME", "ILAB_PARAMS", "ILAB_PROGRESS_TOKEN_DIR"}
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -153,7 +153,6 @@ def compile_run(run: PipelineRun, env: Environment) -> Manifests:
             objects[:0] = [
                 workspace_pvc(run, env, step_wave(index), step_id),
                 isolation_policy(run, env, step_wave(index), step_id),
-                *progress.account_objects(name, env, [s for s, _ in plans], step_wave(index)),
             ]
         names[step_id] = object_name
         steps.append(CompiledStep(step_id, index, object_name, digest, tuple(objects)))

@@ -5,14 +5,14 @@ progress (both training phases and MT-Bench) write "epoch 3/7, 41 %" into a Conf
 own, `<step name>-progress`, whose Lua health check (bootstrap argocd) turns it into the health
 message Argo CD Notifications puts into the step's commit status.
 
-What the pods get, and nothing more: the run's ServiceAccount `<run>-progress` (applied with
-the first step) and, per reporting step, a Role that may only `patch` that step's ConfigMap by
-name, bound to the account. The ConfigMap, Role and RoleBinding carry the step's
-content-addressed name, so they live and go with that attempt of the step: a re-run starts
-from an empty ConfigMap, never from the last attempt's progress. The token is an explicit
-projected volume at `TOKEN_DIR` (not the default path, so no library picks it up by chance;
-`automountServiceAccountToken` stays false). The ConfigMaps are applied without `data`, so
-what the pods write is not drift for Argo CD and a sync never resets it.
+What the pods get, and nothing more: per reporting step, a ServiceAccount
+`<run>-<step>-progress` and a Role that may only `patch` that step's ConfigMap by name, bound
+to that account, so one step's token reaches no other step's ConfigMap. The ConfigMap, Role
+and RoleBinding carry the step's content-addressed name, so they live and go with that attempt
+of the step: a re-run starts from an empty ConfigMap, never from the last attempt's progress.
+The token is an explicit projected volume at `TOKEN_DIR` (not the default path, so no library
+picks it up by chance; `automountServiceAccountToken` stays false). The ConfigMaps are applied
+without `data`, so what the pods write is not drift for Argo CD and a sync never resets it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ilab_gitops.spec.environment import Environment
 
 #: Steps that write progress (steps/progress.py).
 PROGRESS_STEPS: tuple[str, ...] = ("train-phase-1", "train-phase-2", "eval-mt-bench")
-#: On the progress ConfigMaps; the Lua health check judges only ConfigMaps with it.
+#: On the progress ConfigMaps; the Lua health check gives only these a message.
 LABEL_PROGRESS = "gitops.instructlab.ai/progress"
 #: The ConfigMap key the steps write and the health check reads.
 DESCRIPTION_KEY = "description"
@@ -45,8 +45,8 @@ def configmap_name(step_name: str) -> str:
     return f"{step_name}-progress"
 
 
-def account_name(run: str) -> str:
-    return f"{run}-progress"
+def account_name(run: str, step_id: str) -> str:
+    return f"{run}-{step_id}-progress"
 
 
 def reports(env: Environment, step_id: str) -> bool:
@@ -93,31 +93,15 @@ def with_access(plan: StepPlan, env: Environment, run: str) -> StepPlan:
         plan,
         env=[*plan.env, {"name": ENV_TOKEN_DIR, "value": TOKEN_DIR}],
         extra_volumes=[*plan.extra_volumes, _token_volume()],
-        service_account=account_name(run),
+        service_account=account_name(run, plan.step_id),
     )
-
-
-def account_objects(run: str, env: Environment, step_ids: list[str], wave: int) -> list[K8sObject]:
-    """The run's progress ServiceAccount, applied with its first step."""
-    if not enabled(env) or not any(s in PROGRESS_STEPS for s in step_ids):
-        return []
-    meta = pods.object_meta(
-        account_name(run), env.spec.namespace, run, step_ids[0], {pods.ANNOTATION_WAVE: str(wave)}
-    )
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": meta,
-            "automountServiceAccountToken": False,
-        }
-    ]
 
 
 def step_objects(
     run: str, env: Environment, step_id: str, step_name: str, wave: int
 ) -> list[K8sObject]:
-    """ConfigMap, Role and RoleBinding of one attempt of a reporting step, applied with it."""
+    """ServiceAccount, ConfigMap, Role and RoleBinding of one attempt of a reporting step,
+    applied with it (the account's name does not depend on the attempt)."""
     if not reports(env, step_id):
         return []
     namespace, name = env.spec.namespace, configmap_name(step_name)
@@ -127,8 +111,17 @@ def step_objects(
 
     configmap_meta = meta()
     configmap_meta["labels"][LABEL_PROGRESS] = "true"
-    account = account_name(run)
+    account = account_name(run, step_id)
+    account_meta = pods.object_meta(
+        account, namespace, run, step_id, {pods.ANNOTATION_WAVE: str(wave)}
+    )
     return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": account_meta,
+            "automountServiceAccountToken": False,
+        },
         # No `data`: the step writes it; a sync must not take it back (see module docstring).
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": configmap_meta},
         {

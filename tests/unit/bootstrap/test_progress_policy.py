@@ -15,13 +15,15 @@ import celpy
 import pytest
 from celpy.adapter import json_to_cel
 
-from ilab_gitops.engines.bootstrap.policy import applier, progress_rbac_policy
+from ilab_gitops.engines.bootstrap.policy import progress_rbac_policy
 from ilab_gitops.manifests import compile_run
 from tests.support.k8s_schemas import builtin_errors
 from tests.support.specs import EXAMPLES, load_environment, load_run
 
 ROOT = Path(__file__).resolve().parents[3]
-ARGOCD = applier("argocd", "argocd")
+ARGOCD = "system:serviceaccount:argocd:argocd-application-controller"
+#: OpenShift GitOps names its controller after the instance.
+OPENSHIFT = "system:serviceaccount:argocd:openshift-gitops-argocd-application-controller"
 POLICY, BINDING = progress_rbac_policy("ilab", "argocd", "argocd")
 
 
@@ -114,15 +116,18 @@ def _hostile() -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize(("label", "obj"), _hostile(), ids=[label for label, _ in _hostile()])
 def test_what_a_tampered_tree_would_need_is_refused(label: str, obj: dict[str, Any]) -> None:
     assert not admitted(obj)
-    # People and other controllers are not the policy's business.
+    assert not admitted(obj, user=OPENSHIFT)
+    # People and controllers outside the engine's namespace are not the policy's business.
     assert admitted(obj, user="kubernetes-admin")
+    assert admitted(obj, user="system:serviceaccount:argocd-other:argocd-application-controller")
 
 
 def test_the_policy_names_each_engines_own_account() -> None:
     (_, flux_binding) = progress_rbac_policy("lab", "flux", "flux-system")
     flux_policy = progress_rbac_policy("lab", "flux", "flux-system")[0]
-    assert (
-        "system:serviceaccount:flux-system:kustomize-controller"
-        in flux_policy["spec"]["matchConditions"][0]["expression"]
+    assert flux_policy["spec"]["matchConditions"][0]["expression"] == (
+        "request.userInfo.username.startsWith('system:serviceaccount:flux-system:')"
     )
-    assert flux_binding["metadata"]["name"] == "ilab-gitops-progress-rbac-lab"
+    assert flux_binding["metadata"]["name"] == "ilab-gitops-progress-rbac-flux-lab"
+    # One Environment bootstrapped for both engines keeps both policies.
+    assert POLICY["metadata"]["name"] == "ilab-gitops-progress-rbac-argocd-ilab"

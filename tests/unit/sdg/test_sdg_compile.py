@@ -110,8 +110,7 @@ def test_sdg_runs_first_and_prepare_reads_its_upload(env_path: Path) -> None:
     sdg, prepare = manifests.steps[0], manifests.steps[1]
     assert (sdg.folder, sdg.wave, prepare.folder, prepare.wave) == ("01-sdg", 10, "02-prepare", 20)
     kinds = [o["kind"] for o in sdg.objects]
-    progress = ["ServiceAccount"] if env.spec.commitStatusProgress else []
-    assert kinds == ["PersistentVolumeClaim", "NetworkPolicy", *progress, "ConfigMap", "Job"]
+    assert kinds == ["PersistentVolumeClaim", "NetworkPolicy", "ConfigMap", "Job"]
     assert "PersistentVolumeClaim" not in [o["kind"] for o in prepare.objects]
     sdg_params = params(manifests, "sdg")
     assert sdg_params["stepName"] == sdg.name

@@ -4,10 +4,13 @@ With `commitStatusProgress` the engine must be allowed to create Roles and RoleB
 runs namespace (the AppProject lists them), and an engine usually runs as cluster-admin, so a
 tampered `rendered/` tree could bind a powerful role to a step pod. This
 ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, Kubernetes 1.30+) applies to
-requests of the engine's own service account in the runs namespace only, and admits just what
-manifests/progress.py emits: a Role with one rule, `patch` on ConfigMaps named `*-progress`,
-and a RoleBinding of a `*-progress` Role to one `*-progress` ServiceAccount of the namespace.
-People and other controllers are not affected. `bootstrap` prints it for the platform owner.
+requests, in the runs namespace, of the service accounts of the engine's namespace (its
+controller, whatever an operator named it), and admits just what manifests/progress.py emits:
+a Role with one rule, `patch` on ConfigMaps named `*-progress`, and a RoleBinding of a
+`*-progress` Role to one `*-progress` ServiceAccount of the namespace. People and other
+controllers are not affected; an engine that applies as another account (Argo CD sync
+impersonation, Flux `serviceAccountName`) needs that account added to `matchConditions`.
+`bootstrap` prints it for the platform owner.
 """
 
 from __future__ import annotations
@@ -38,16 +41,17 @@ BINDING_RULE = (
 )
 
 
-def applier(engine: str, engine_namespace: str) -> str:
-    """The user name the engine applies a run's objects as (default installs)."""
-    account = {"argocd": "argocd-application-controller", "flux": "kustomize-controller"}[engine]
-    return f"system:serviceaccount:{engine_namespace}:{account}"
+def applier_prefix(engine_namespace: str) -> str:
+    """User names of the service accounts in the engine's namespace start with this."""
+    return f"system:serviceaccount:{engine_namespace}:"
 
 
 def progress_rbac_policy(namespace: str, engine: str, engine_namespace: str) -> list[K8sObject]:
-    """The policy and its binding to the runs namespace, in apply order."""
-    name = f"ilab-gitops-progress-rbac-{namespace}"
-    user = applier(engine, engine_namespace)
+    """The policy and its binding to the runs namespace, in apply order; named per engine and
+    namespace, so the Argo CD and the Flux bootstrap of one Environment do not overwrite each
+    other."""
+    name = f"ilab-gitops-progress-rbac-{engine}-{namespace}"
+    prefix = applier_prefix(engine_namespace)
     policy: K8sObject = {
         "apiVersion": API_VERSION,
         "kind": "ValidatingAdmissionPolicy",
@@ -67,7 +71,7 @@ def progress_rbac_policy(namespace: str, engine: str, engine_namespace: str) -> 
             "matchConditions": [
                 {
                     "name": "applied-by-the-gitops-engine",
-                    "expression": f"request.userInfo.username == '{user}'",
+                    "expression": f"request.userInfo.username.startsWith('{prefix}')",
                 }
             ],
             "validations": [
