@@ -32,6 +32,7 @@ LABEL_PROGRESS = "gitops.instructlab.ai/progress"
 DESCRIPTION_KEY = "description"
 ENV_TOKEN_DIR = "ILAB_PROGRESS_TOKEN_DIR"
 TOKEN_DIR = "/var/run/secrets/ilab-progress"
+TOKEN_VOLUME = "progress-token"
 #: A short-lived token; the kubelet renews it before it expires.
 TOKEN_SECONDS = 3600
 
@@ -57,7 +58,7 @@ def reports(env: Environment, step_id: str) -> bool:
 def _token_volume() -> K8sObject:
     return {
         "volume": {
-            "name": "progress-token",
+            "name": TOKEN_VOLUME,
             "projected": {
                 "sources": [
                     {"serviceAccountToken": {"path": "token", "expirationSeconds": TOKEN_SECONDS}},
@@ -80,7 +81,7 @@ def _token_volume() -> K8sObject:
                 ]
             },
         },
-        "mount": {"name": "progress-token", "mountPath": TOKEN_DIR, "readOnly": True},
+        "mount": {"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
     }
 
 
@@ -94,6 +95,7 @@ def with_access(plan: StepPlan, env: Environment, run: str) -> StepPlan:
         env=[*plan.env, {"name": ENV_TOKEN_DIR, "value": TOKEN_DIR}],
         extra_volumes=[*plan.extra_volumes, _token_volume()],
         service_account=account_name(run, plan.step_id),
+        master_only=frozenset({ENV_TOKEN_DIR, TOKEN_VOLUME}),
     )
 
 

@@ -32,6 +32,9 @@ class StepPlan:
     #: A ServiceAccount for the pod (progress reporting only); None: the namespace default,
     #: and the pod has no token either way unless a projected volume gives it one.
     service_account: str | None = None
+    #: Env vars and volumes (by name) that, with the service account, only the PyTorchJob
+    #: Master gets (rank 0 reports progress; Workers need no token).
+    master_only: frozenset[str] = frozenset()
 
 
 def workload(
@@ -50,22 +53,7 @@ def workload(
             meta["labels"][pods.KUEUE_PRIORITY] = kueue.priorityClass
     if plan.kind == "TrainJob":
         return trainjob.trainjob(plan, env, run, name, meta)
-    res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
-    container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
-    main = pods.container(container_name, plan.image, plan.module, plan.env, res)
-    template_meta = pods.template_meta(env, run, plan.step_id)
-    restart = "OnFailure" if plan.kind == "PyTorchJob" else "Never"
-    pod = pods.pod_spec(
-        env,
-        name,
-        run,
-        main,
-        restart_policy=restart,
-        shm=plan.kind == "PyTorchJob",
-        extra_volumes=plan.extra_volumes,
-        service_account=plan.service_account,
-    )
-    template = {"metadata": template_meta, "spec": pod}
+    template = _template(plan, env, run, name)
     if plan.kind == "Job":
         return {
             "apiVersion": "batch/v1",
@@ -78,14 +66,18 @@ def workload(
                 "template": template,
             },
         }
+    restart = "OnFailure"
     replicas: K8sObject = {
         "Master": {"replicas": 1, "restartPolicy": restart, "template": template},
     }
     if plan.nnodes > 1:
+        worker = template
+        if plan.master_only:
+            worker = _template(plan, env, run, name, master=False)
         replicas["Worker"] = {
             "replicas": plan.nnodes - 1,
             "restartPolicy": restart,
-            "template": template,
+            "template": worker,
         }
     return {
         "apiVersion": "kubeflow.org/v1",
@@ -97,6 +89,31 @@ def workload(
             "pytorchReplicaSpecs": replicas,
         },
     }
+
+
+def _template(
+    plan: StepPlan, env: Environment, run: str, name: str, *, master: bool = True
+) -> K8sObject:
+    """The pod template of a Job or PyTorchJob; `master=False` leaves out `master_only`."""
+
+    def keep(item: str) -> bool:
+        return master or item not in plan.master_only
+
+    res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
+    container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
+    step_env = [v for v in plan.env if keep(v["name"])]
+    main = pods.container(container_name, plan.image, plan.module, step_env, res)
+    pod = pods.pod_spec(
+        env,
+        name,
+        run,
+        main,
+        restart_policy="OnFailure" if plan.kind == "PyTorchJob" else "Never",
+        shm=plan.kind == "PyTorchJob",
+        extra_volumes=[v for v in plan.extra_volumes if keep(v["volume"]["name"])],
+        service_account=plan.service_account if master else None,
+    )
+    return {"metadata": pods.template_meta(env, run, plan.step_id), "spec": pod}
 
 
 def params_configmap(

@@ -197,6 +197,60 @@ def test_the_token_volume_is_projected_short_lived_and_read_only() -> None:
     )
 
 
+def test_only_the_master_of_a_multi_node_training_gets_the_token() -> None:
+    """Rank 0 (the Master) reports progress; Workers run without the account or token."""
+    env = load_environment(ROOT / "environments" / "multi-node-gpu.yaml")
+    env = env.model_copy(
+        update={
+            "spec": env.spec.model_copy(
+                update={"engines": ["argocd"], "commitStatusProgress": True}
+            )
+        }
+    )
+    run = load_run(next(p for p in EXAMPLES if p.stem == "minimal"))
+    training = run.spec.training.model_copy(update={"nnodes": 3})
+    run = run.model_copy(update={"spec": run.spec.model_copy(update={"training": training})})
+    trains = [
+        o
+        for o in compile_run(run, env).objects()
+        if o["kind"] == "PyTorchJob"
+        and o["metadata"]["labels"]["gitops.instructlab.ai/step"].startswith("train-")
+    ]
+    assert len(trains) == 2
+    for job in trains:
+        assert crd_errors(job) == []
+        replicas = job["spec"]["pytorchReplicaSpecs"]
+        assert replicas["Worker"]["replicas"] == 2
+        master, worker = (
+            replicas["Master"]["template"]["spec"],
+            replicas["Worker"]["template"]["spec"],
+        )
+        assert master["serviceAccountName"].endswith("-progress")
+        assert "progress-token" in [v["name"] for v in master["volumes"]]
+        assert "serviceAccountName" not in worker
+        assert "progress-token" not in [v["name"] for v in worker["volumes"]]
+        assert [
+            m for m in worker["containers"][0]["volumeMounts"] if m["name"] == "progress-token"
+        ] == []
+        assert not [
+            v for v in worker["containers"][0]["env"] if v["name"].startswith("ILAB_PROGRESS")
+        ]
+        # Apart from the token, Master and Worker run the same pod.
+        master_rest = json.loads(json.dumps(master))
+        master_rest.pop("serviceAccountName")
+        master_rest["volumes"] = [
+            v for v in master_rest["volumes"] if v["name"] != "progress-token"
+        ]
+        container = master_rest["containers"][0]
+        container["volumeMounts"] = [
+            m for m in container["volumeMounts"] if m["name"] != "progress-token"
+        ]
+        container["env"] = [
+            v for v in container["env"] if not v["name"].startswith("ILAB_PROGRESS")
+        ]
+        assert master_rest == worker
+
+
 def test_without_the_option_nothing_changes() -> None:
     for env_path in ENVIRONMENTS:
         env = load_environment(env_path)
