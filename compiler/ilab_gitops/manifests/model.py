@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 K8sObject = dict[str, Any]
+#: The label on every cluster-wide object ilab-gitops prints (bootstrap, notifications).
+PART_OF: dict[str, str] = {"app.kubernetes.io/part-of": "ilab-gitops"}
 
 #: Pipeline steps in execution order: (id, folder, Argo CD sync wave).
 STEP_IDS: tuple[str, ...] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ilab_gitops.manifests.model import K8sObject
@@ -107,6 +108,17 @@ def container(
     }
 
 
+@dataclass(frozen=True)
+class PodAccess:
+    """An API identity for one pod (progress reporting only, manifests/progress.py): the
+    ServiceAccount it runs as, the env var and the volume (`{"volume", "mount"}`) that bring
+    its token. Every other pod runs as the namespace default without a token."""
+
+    account: str
+    env: K8sObject
+    volume: K8sObject
+
+
 def ca_volume(ref: ConfigMapKeyRef, volume: str) -> K8sObject:
     return {
         "name": volume,
@@ -123,7 +135,7 @@ def pod_spec(
     restart_policy: str,
     shm: bool = False,
     extra_volumes: list[K8sObject] | None = None,
-    service_account: str | None = None,
+    access: PodAccess | None = None,
 ) -> K8sObject:
     """A pod that meets the "restricted" Pod Security Standard and needs no API access (a
     progress-reporting pod gets its token as a volume; manifests/progress.py)."""
@@ -140,11 +152,14 @@ def pod_spec(
     if shm:
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    for volume in extra_volumes or []:
+    extras = [*(extra_volumes or []), *([access.volume] if access else [])]
+    for volume in extras:
         volumes.append(volume["volume"])
         mounts.append(volume["mount"])
+    if access is not None:
+        main = {**main, "env": [*main["env"], access.env]}
     spec: K8sObject = {
-        **({"serviceAccountName": service_account} if service_account else {}),
+        **({"serviceAccountName": access.account} if access else {}),
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": restart_policy,

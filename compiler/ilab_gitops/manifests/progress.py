@@ -28,8 +28,6 @@ from ilab_gitops.spec.environment import Environment
 PROGRESS_STEPS: tuple[str, ...] = ("train-phase-1", "train-phase-2", "eval-mt-bench")
 #: On the progress ConfigMaps; the Lua health check gives only these a message.
 LABEL_PROGRESS = "gitops.instructlab.ai/progress"
-#: The ConfigMap key the steps write and the health check reads.
-DESCRIPTION_KEY = "description"
 ENV_TOKEN_DIR = "ILAB_PROGRESS_TOKEN_DIR"
 TOKEN_DIR = "/var/run/secrets/ilab-progress"
 TOKEN_VOLUME = "progress-token"
@@ -90,13 +88,12 @@ def with_access(plan: StepPlan, env: Environment, run: str) -> StepPlan:
     finds its ConfigMap from its step name)."""
     if not reports(env, plan.step_id):
         return plan
-    return replace(
-        plan,
-        env=[*plan.env, {"name": ENV_TOKEN_DIR, "value": TOKEN_DIR}],
-        extra_volumes=[*plan.extra_volumes, _token_volume()],
-        service_account=account_name(run, plan.step_id),
-        master_only=frozenset({ENV_TOKEN_DIR, TOKEN_VOLUME}),
+    access = pods.PodAccess(
+        account=account_name(run, plan.step_id),
+        env={"name": ENV_TOKEN_DIR, "value": TOKEN_DIR},
+        volume=_token_volume(),
     )
+    return replace(plan, access=access)
 
 
 def step_objects(
@@ -108,20 +105,18 @@ def step_objects(
         return []
     namespace, name = env.spec.namespace, configmap_name(step_name)
 
-    def meta() -> K8sObject:
-        return pods.object_meta(name, namespace, run, step_id, {pods.ANNOTATION_WAVE: str(wave)})
+    def meta(object_name: str = name) -> K8sObject:
+        annotations = {pods.ANNOTATION_WAVE: str(wave)}
+        return pods.object_meta(object_name, namespace, run, step_id, annotations)
 
     configmap_meta = meta()
     configmap_meta["labels"][LABEL_PROGRESS] = "true"
     account = account_name(run, step_id)
-    account_meta = pods.object_meta(
-        account, namespace, run, step_id, {pods.ANNOTATION_WAVE: str(wave)}
-    )
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": account_meta,
+            "metadata": meta(account),
             "automountServiceAccountToken": False,
         },
         # No `data`: the step writes it; a sync must not take it back (see module docstring).

@@ -38,16 +38,25 @@ def trainjob(plan: StepPlan, env: Environment, run: str, name: str, meta: K8sObj
     main = pods.container(NODE, plan.image, plan.module, plan.env, res)
     # The pod builder gives the volumes and mounts (params, /tmp, workspace, /dev/shm) and
     # scheduling every step pod gets; the security it sets lives in the runtime instead.
+    # One override covers every node, so with progress access every node holds the token.
     pod = pods.pod_spec(
-        env, name, run, main, restart_policy="Never", shm=True, extra_volumes=plan.extra_volumes
+        env,
+        name,
+        run,
+        main,
+        restart_policy="Never",
+        shm=True,
+        extra_volumes=plan.extra_volumes,
+        access=plan.access,
     )
+    node = pod["containers"][0]
     override: K8sObject = {
         "targetJobs": [{"name": NODE}],
-        "containers": [{"name": NODE, "volumeMounts": pod["containers"][0]["volumeMounts"]}],
+        "containers": [{"name": NODE, "volumeMounts": node["volumeMounts"]}],
         "volumes": pod["volumes"],
     }
-    if plan.service_account:
-        override["serviceAccountName"] = plan.service_account
+    if "serviceAccountName" in pod:
+        override["serviceAccountName"] = pod["serviceAccountName"]
     if "nodeSelector" in pod:
         override["nodeSelector"] = pod["nodeSelector"]
     if "tolerations" in pod:
@@ -68,7 +77,7 @@ def trainjob(plan: StepPlan, env: Environment, run: str, name: str, meta: K8sObj
                 "image": main["image"],
                 "command": main["command"],
                 "args": main["args"],
-                "env": main["env"],
+                "env": node["env"],
                 "numNodes": plan.nnodes,
                 "numProcPerNode": plan.nproc_per_node,
                 "resourcesPerNode": res,

@@ -29,12 +29,8 @@ class StepPlan:
     nproc_per_node: int = 1
     queued: bool = False
     extra_volumes: list[K8sObject] = field(default_factory=list)
-    #: A ServiceAccount for the pod (progress reporting only); None: the namespace default,
-    #: and the pod has no token either way unless a projected volume gives it one.
-    service_account: str | None = None
-    #: Env vars and volumes (by name) that, with the service account, only the PyTorchJob
-    #: Master gets (rank 0 reports progress; Workers need no token).
-    master_only: frozenset[str] = frozenset()
+    #: The reporting pod's API identity (a PyTorchJob's Master only: rank 0 reports).
+    access: pods.PodAccess | None = None
 
 
 def workload(
@@ -53,7 +49,7 @@ def workload(
             meta["labels"][pods.KUEUE_PRIORITY] = kueue.priorityClass
     if plan.kind == "TrainJob":
         return trainjob.trainjob(plan, env, run, name, meta)
-    template = _template(plan, env, run, name)
+    template = _template(plan, env, run, name, plan.access)
     if plan.kind == "Job":
         return {
             "apiVersion": "batch/v1",
@@ -66,14 +62,12 @@ def workload(
                 "template": template,
             },
         }
-    restart = "OnFailure"
+    restart = template["spec"]["restartPolicy"]
     replicas: K8sObject = {
         "Master": {"replicas": 1, "restartPolicy": restart, "template": template},
     }
     if plan.nnodes > 1:
-        worker = template
-        if plan.master_only:
-            worker = _template(plan, env, run, name, master=False)
+        worker = template if plan.access is None else _template(plan, env, run, name, None)
         replicas["Worker"] = {
             "replicas": plan.nnodes - 1,
             "restartPolicy": restart,
@@ -92,17 +86,12 @@ def workload(
 
 
 def _template(
-    plan: StepPlan, env: Environment, run: str, name: str, *, master: bool = True
+    plan: StepPlan, env: Environment, run: str, name: str, access: pods.PodAccess | None
 ) -> K8sObject:
-    """The pod template of a Job or PyTorchJob; `master=False` leaves out `master_only`."""
-
-    def keep(item: str) -> bool:
-        return master or item not in plan.master_only
-
+    """The pod template of a Job or a PyTorchJob replica."""
     res = pods.resources(plan.resources, plan.gpus, env.spec.gpu.resourceName)
     container_name = "pytorch" if plan.kind == "PyTorchJob" else "step"
-    step_env = [v for v in plan.env if keep(v["name"])]
-    main = pods.container(container_name, plan.image, plan.module, step_env, res)
+    main = pods.container(container_name, plan.image, plan.module, plan.env, res)
     pod = pods.pod_spec(
         env,
         name,
@@ -110,8 +99,8 @@ def _template(
         main,
         restart_policy="OnFailure" if plan.kind == "PyTorchJob" else "Never",
         shm=plan.kind == "PyTorchJob",
-        extra_volumes=[v for v in plan.extra_volumes if keep(v["volume"]["name"])],
-        service_account=plan.service_account if master else None,
+        extra_volumes=plan.extra_volumes,
+        access=access,
     )
     return {"metadata": pods.template_meta(env, run, plan.step_id), "spec": pod}
 

@@ -300,9 +300,9 @@ class EnvironmentSpec(StrictModel):
         default=False,
         description=(
             "Argo CD only: the training and MT-Bench pods write their progress "
-            '("epoch 3/7, 41 %") into a ConfigMap of the run, which the step\'s GitHub commit '
-            "status shows while it runs. Gives those pods a service-account token allowed only "
-            "to read and patch those ConfigMaps; off, no step pod has an API token."
+            '("epoch 3/7, 41 %") into a ConfigMap of the step, which the step\'s GitHub commit '
+            "status shows while it runs. Gives those pods a service-account token that may only "
+            "patch their own step's progress ConfigMap; off, no step pod has an API token."
         ),
     )
     resources: Resources = Field(default_factory=Resources)

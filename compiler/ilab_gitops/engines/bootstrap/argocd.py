@@ -15,7 +15,7 @@ from ilab_gitops.engines.notifications.argocd import (
     argocd_cmd_params_cm,
     argocd_notifications_cm,
 )
-from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.manifests.model import PART_OF, K8sObject
 from ilab_gitops.manifests.pods import LABEL_RUN
 
 #: Lua script name -> the kind it judges (`<group>/<version>`, `<Kind>`).
@@ -38,7 +38,8 @@ PROGRESS_CHECK_KEY = "resource.customizations.health.ConfigMap"
 #: The cluster Argo CD runs in.
 IN_CLUSTER = "https://kubernetes.default.svc"
 
-#: Every kind the compiler emits into a run folder; nothing cluster-scoped.
+#: Every kind the compiler emits into a run folder (with PROGRESS_KINDS for an Environment
+#: with commitStatusProgress); nothing cluster-scoped.
 NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (
     ("", "ConfigMap"),
     ("", "PersistentVolumeClaim"),
@@ -53,8 +54,6 @@ PROGRESS_KINDS: tuple[tuple[str, str], ...] = (
     ("rbac.authorization.k8s.io", "Role"),
     ("rbac.authorization.k8s.io", "RoleBinding"),
 )
-
-_LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
 
 
 _SHARED_MARK = "-- (conditions.lua is inserted here: `truthy` and `message`)\n"
@@ -101,7 +100,7 @@ def app_project(
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",
-        "metadata": {"name": project, "namespace": argocd_namespace, "labels": dict(_LABELS)},
+        "metadata": {"name": project, "namespace": argocd_namespace, "labels": dict(PART_OF)},
         "spec": {
             "description": "InstructLab training runs compiled by ilab-gitops",
             "sourceRepos": [repo_url],
@@ -133,7 +132,7 @@ def application_set(
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
-        "metadata": {"name": project, "namespace": argocd_namespace, "labels": dict(_LABELS)},
+        "metadata": {"name": project, "namespace": argocd_namespace, "labels": dict(PART_OF)},
         "spec": {
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
@@ -151,7 +150,7 @@ def application_set(
             "template": {
                 "metadata": {
                     "name": "{{.path.basename}}",
-                    "labels": {**_LABELS, LABEL_RUN: "{{.path.basename}}"},
+                    "labels": {**PART_OF, LABEL_RUN: "{{.path.basename}}"},
                     # Commit statuses per step (Argo CD Notifications, see notifications/).
                     "annotations": dict(SUBSCRIBE_ANNOTATIONS),
                 },

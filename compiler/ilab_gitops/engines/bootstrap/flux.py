@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from ilab_gitops.engines.bootstrap.policy import progress_rbac_policy
 from ilab_gitops.engines.notifications.flux import flux_notifications
-from ilab_gitops.manifests.model import K8sObject
-
-_LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
+from ilab_gitops.manifests.model import PART_OF, K8sObject
 
 
 def served_path(rendered_path: str, environment: str) -> str:
@@ -32,7 +30,7 @@ def git_repository(  # noqa: PLR0917 - positional like the others here
     return {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(_LABELS)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(PART_OF)},
         "spec": {
             "interval": "1m",
             "timeout": "60s",
@@ -52,7 +50,7 @@ def parent_kustomization(
     return {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(_LABELS)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(PART_OF)},
         "spec": {
             "interval": "10m",
             "retryInterval": "1m",

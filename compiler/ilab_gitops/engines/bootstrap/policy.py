@@ -15,10 +15,9 @@ impersonation, Flux `serviceAccountName`) needs that account added to `matchCond
 
 from __future__ import annotations
 
-from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.manifests.model import PART_OF, K8sObject
 
 API_VERSION = "admissionregistration.k8s.io/v1"
-_LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
 
 ROLE_RULE = (
     "request.resource.resource != 'roles' || ("
@@ -55,7 +54,7 @@ def progress_rbac_policy(namespace: str, engine: str, engine_namespace: str) -> 
     policy: K8sObject = {
         "apiVersion": API_VERSION,
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name, "labels": dict(_LABELS)},
+        "metadata": {"name": name, "labels": dict(PART_OF)},
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
@@ -89,7 +88,7 @@ def progress_rbac_policy(namespace: str, engine: str, engine_namespace: str) -> 
     binding: K8sObject = {
         "apiVersion": API_VERSION,
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name, "labels": dict(_LABELS)},
+        "metadata": {"name": name, "labels": dict(PART_OF)},
         "spec": {
             "policyName": name,
             "validationActions": ["Deny"],

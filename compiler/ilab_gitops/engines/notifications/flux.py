@@ -34,7 +34,7 @@ a fine-grained personal access token limited to the runs repo with the repositor
 from __future__ import annotations
 
 from ilab_gitops.manifests.flux import CONTEXT_ANNOTATION, status_context
-from ilab_gitops.manifests.model import K8sObject
+from ilab_gitops.manifests.model import PART_OF, K8sObject
 
 API_VERSION = "notification.toolkit.fluxcd.io/v1beta3"
 NAME = "ilab-github"
@@ -52,7 +52,6 @@ COMMIT_STATUS_EXPR = (
     f" ? event.metadata['{CONTEXT_KEY}']"
     " : 'ilab/' + event.involvedObject.name"
 )
-_LABELS = {"app.kubernetes.io/part-of": "ilab-gitops"}
 
 
 def context_annotations(run: str, step: str) -> dict[str, str]:
@@ -67,7 +66,7 @@ def flux_provider(
     return {
         "apiVersion": API_VERSION,
         "kind": "Provider",
-        "metadata": {"name": NAME, "namespace": namespace, "labels": dict(_LABELS)},
+        "metadata": {"name": NAME, "namespace": namespace, "labels": dict(PART_OF)},
         "spec": {
             "type": "github",
             "address": repo_url,
@@ -82,7 +81,7 @@ def flux_alert(namespace: str = "flux-system") -> K8sObject:
     return {
         "apiVersion": API_VERSION,
         "kind": "Alert",
-        "metadata": {"name": ALERT_NAME, "namespace": namespace, "labels": dict(_LABELS)},
+        "metadata": {"name": ALERT_NAME, "namespace": namespace, "labels": dict(PART_OF)},
         "spec": {
             "providerRef": {"name": NAME},
             "eventSeverity": "info",
