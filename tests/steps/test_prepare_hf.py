@@ -197,3 +197,27 @@ def test_wrong_token_in_a_fresh_process_reads_hf_endpoint(
     assert {s.authorization for s in hub.telemetry} <= {None}  # the token stays home
     assert hub.unknown == []
     assert leftovers(output_of(params)) == []
+
+
+def test_the_sdg_step_reaches_the_hub_in_its_offline_image(
+    hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sdg image sets HF_HUB_OFFLINE=1 for docling; the step's own preflight check and
+    tokenizer download still reach the Hub, and offline mode is back on afterwards."""
+    import huggingface_hub.constants as hf_constants
+
+    from ilab_gitops.steps import base_model, sdg
+    from ilab_gitops.steps.preflight import HuggingFaceParams, check_huggingface
+    from ilab_gitops.steps.prepare import BaseModelParams
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    check = HuggingFaceParams(repo=REPO, revision=TAG, tokenEnv="HF_TOKEN")
+    env = {"HF_TOKEN": TOKEN}
+    offline = check_huggingface(check, env)
+    assert offline and "unreachable" in offline[0]  # what the image alone would give
+    with base_model.hub_online():
+        assert check_huggingface(check, env) == []
+    params = sdg.SdgParams.model_construct(baseModel=BaseModelParams(**hf_model(TAG)))
+    folder = sdg.tokenizer_model(params, tmp_path)
+    assert (folder / "config.json").is_file()
+    assert hf_constants.HF_HUB_OFFLINE is True

@@ -337,3 +337,41 @@ def test_a_taxonomy_git_cannot_use_is_a_clean_error(tmp_path: Path) -> None:
     work.mkdir()
     with pytest.raises(StepError, match=r"taxonomy .*: git cannot use it"):
         final_eval.prepare_taxonomy(source, work, "main")
+
+
+@pytest.mark.parametrize("flaw", ["packed-refs-header", "ref-not-utf8"])
+def test_refs_gitpython_cannot_parse_are_a_clean_error(tmp_path: Path, flaw: str) -> None:
+    """Refs git itself accepts but GitPython's parser may not (an unknown packed-refs header:
+    TypeError; a ref name of non-UTF-8 bytes) stop final evaluation in one line, not with a
+    traceback."""
+    from ilab_gitops.steps import final_eval
+
+    source = tmp_path / "taxonomy"
+    source.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "topic")
+    (source / "a.txt").write_text("a\n")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "a")
+    git("branch", "main")
+    if flaw == "packed-refs-header":
+        git("pack-refs", "--all")
+        packed = source / ".git" / "packed-refs"
+        lines = packed.read_text().splitlines()
+        body = [line for line in lines if not line.startswith("#")]
+        packed.write_text("\n".join(["# pack-refs with: sorted", *body]) + "\n")
+    else:
+        heads = source / ".git" / "refs" / "heads"
+        os.link(os.fsencode(heads / "main"), os.fsencode(heads) + b"/x\xff")
+    work = tmp_path / "work"
+    work.mkdir()
+    # GitPython may decode the name with escapes instead: then it is the plain "no branch".
+    with pytest.raises(StepError, match=r"^taxonomy .*(git cannot use it|has no branch)"):
+        final_eval.prepare_taxonomy(source, work, "other")

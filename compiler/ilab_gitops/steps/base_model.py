@@ -11,6 +11,8 @@ import logging
 import os
 import shutil
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,6 +61,21 @@ def fetch_s3_prefix(client: S3Client, bucket: str, prefix: str, dest: Path) -> l
         raise StepError(f"no objects under s3://{bucket}/{norm} (base model prefix)")
     log.info("downloaded %d objects from s3://%s/%s", len(fetched), bucket, norm)
     return sorted(fetched)
+
+
+@contextmanager
+def hub_online() -> Iterator[None]:
+    """The step's own Hub calls, online in an image that sets HF_HUB_OFFLINE=1 for a library
+    (the sdg image: docling must use its baked-in models, never download them). The Hub
+    client reads `constants.HF_HUB_OFFLINE` per call; it is restored afterwards."""
+    from huggingface_hub import constants
+
+    offline = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = False
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = offline
 
 
 def fetch_huggingface(repo: str, revision: str, token: str | None, dest: Path) -> str:

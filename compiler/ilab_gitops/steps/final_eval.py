@@ -267,16 +267,17 @@ def stage_mmlu_tasks(source: Path, work: Path, *, few_shots: int) -> StagedTasks
 @contextlib.contextmanager
 def _git_errors(taxonomy: Path) -> Iterator[None]:
     """The taxonomy comes from an untrusted tarball: a repository git cannot use (missing
-    objects, a broken HEAD) is a clean error naming it, not an internal one."""
+    objects, a broken HEAD), or refs GitPython cannot parse (a packed-refs header it does not
+    know, a ref name that is not UTF-8: TypeError, ValueError), is a clean error naming it,
+    not an internal one. Git's words echo the tarball's bytes, so they are quoted."""
     import git
 
     try:
         yield
-    except git.exc.GitError as err:
+    except (git.exc.GitError, TypeError, ValueError) as err:
         lines = str(getattr(err, "stderr", "") or err).strip().splitlines()
-        raise StepError(
-            f"taxonomy {taxonomy}: git cannot use it ({lines[-1] if lines else err})"
-        ) from None
+        reason = lines[-1] if lines else type(err).__name__
+        raise StepError(f"taxonomy {taxonomy}: git cannot use it ({reason!r})") from None
 
 
 def mmlu_task_files(taxonomy: Path, branch: str) -> dict[str, str]:

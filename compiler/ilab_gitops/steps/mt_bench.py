@@ -24,7 +24,7 @@ from ilab_gitops.steps.digests import tree_sha256
 from ilab_gitops.steps.judge import Judge, http_client, judge_from_env
 from ilab_gitops.steps.markers import done_marker, staged_output, write_marker
 from ilab_gitops.steps.outputs import MT_BENCH_FILE, MtBenchOutput
-from ilab_gitops.steps.progress import Reporter
+from ilab_gitops.steps.progress import Reporter, evaluation_progress
 from ilab_gitops.steps.progress_status import reporter_from_env
 from ilab_gitops.steps.runtime import StepError, StepParams, run_step
 from ilab_gitops.steps.serving import Serve, gpu_count, serve_vllm
@@ -102,8 +102,6 @@ def _progress(
     started: float,
     reporter: Reporter | None,
 ) -> None:
-    from ilab_gitops.steps.progress import evaluation_progress
-
     best = pick_best(scores) if scores else None
     evaluation_progress(
         params.output,

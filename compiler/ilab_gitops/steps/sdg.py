@@ -221,7 +221,9 @@ def tokenizer_model(params: SdgParams, work: Path) -> Path:
         settings = settings_from_env("MODEL", "the baseModel.s3 Secret", params.caBundle)
         base_model.fetch_s3_prefix(make_client(settings), settings.bucket, source.prefix, dest)
     elif source.source == "huggingFace" and source.repo and source.revision:
-        base_model.fetch_huggingface(source.repo, source.revision, optional_env("HF_TOKEN"), dest)
+        with base_model.hub_online():
+            token = optional_env("HF_TOKEN")
+            base_model.fetch_huggingface(source.repo, source.revision, token, dest)
     else:
         raise StepError(f"baseModel {source.source} is missing its location")
     return dest
@@ -230,7 +232,8 @@ def tokenizer_model(params: SdgParams, work: Path) -> Path:
 def sdg(params: SdgParams) -> None:
     from ilab_gitops.steps import generation
 
-    preflight(params.preflight)  # the run's first step: fail in seconds, not after SDG
+    with base_model.hub_online():  # the image is offline for docling, not for this check
+        preflight(params.preflight)  # the run's first step: fail in seconds, not after SDG
     teacher = teachers.teacher_from_env()
     models = teachers.preflight(teacher, params.teacherCaBundle)
     log.info("teacher %s serves %s", teacher.endpoint, teacher.model)
