@@ -377,3 +377,44 @@ def test_render_sigkilled_while_writing_leaves_each_run_old_or_new(
     assert _snapshot(out) == new
     assert not (out / "link.yaml").is_symlink()
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first", "update"])
+@pytest.mark.parametrize("name", [".rendered.old-x", ".rendered.new-x"])
+def test_leftovers_that_are_links_are_removed_never_followed(
+    tmp_path: Path, name: str, existing: bool
+) -> None:
+    """A PR can commit `.rendered.old-*` or `.new-*` as a link: recovery removes the link
+    itself, never moves it into place or deletes what it points to."""
+    repo = tmp_path / "repo"
+    write_runs(repo / "runs", 3)
+    out = repo / "rendered"
+    if existing:
+        _render(repo, out)
+    outside = tmp_path / "outside"
+    (outside / "run-00").mkdir(parents=True)
+    (outside / "run-00" / "keep.yaml").write_text("kept: true\n")
+    (repo / name).symlink_to(outside, target_is_directory=True)
+    done = subprocess.run(
+        _command(out), check=False, cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.is_symlink() and (out / "kind-dev" / "zq-run-0000").is_dir()
+    assert leftovers(out) == []
+    assert sorted(p.relative_to(outside).as_posix() for p in outside.rglob("*")) == [
+        "run-00",
+        "run-00/keep.yaml",
+    ]
+    assert (outside / "run-00" / "keep.yaml").read_text() == "kept: true\n"
+
+
+def test_recovery_removes_a_leftover_file_and_keeps_a_real_old_tree(tmp_path: Path) -> None:
+    root = tmp_path / "rendered"
+    (tmp_path / ".rendered.new-file").write_text("x\n")
+    old = tmp_path / ".rendered.old-abc"
+    (old / "run-00").mkdir(parents=True)
+    (old / "run-00" / "a.yaml").write_text("a: 1\n")
+    output.recover(root)  # the tree was moved aside and not yet replaced: put it back
+    assert read_tree(root) == {"run-00/a.yaml": "a: 1\n"}
+    assert leftovers(root) == []

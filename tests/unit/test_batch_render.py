@@ -248,3 +248,81 @@ def test_a_small_render_walks_its_inputs_and_its_output_once(
     _workers(monkeypatch, 3)
     assert _render(repo, out, capsys)[0] == core.EXIT_OK
     assert sorted(walked) == sorted([repo / "runs", repo / "environments", out])
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first", "update"])
+def test_too_many_run_files_decline_before_any_worker(
+    tmp_path: Path,
+    existing: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More run files than `MAX_RUNS`: the batch path declines before forking (nothing is
+    compiled or staged) and the serial path reports the limit, as it does alone."""
+    from ilab_gitops.load import workspace
+
+    repo = _repo(tmp_path)
+    monkeypatch.chdir(repo)
+    out = tmp_path / "rendered"
+    if existing:
+        _workers(monkeypatch, 1)
+        assert _render(repo, out, capsys)[0] == core.EXIT_OK
+    before = read_tree(out)
+    monkeypatch.setattr(workspace, "MAX_RUNS", COUNT - 1)
+    forked: list[object] = []
+
+    def no_fork(*args: object) -> list[object]:
+        forked.append(args)
+        return []
+
+    monkeypatch.setattr(batch, "_run_shares", no_fork)
+    _workers(monkeypatch, 3)
+    code, err = _render(repo, out, capsys)
+    assert code == core.EXIT_INVALID, err
+    assert f"{COUNT} runs in one invocation; the limit is {COUNT - 1}" in err
+    assert forked == []
+    assert read_tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["repo", *(["rendered"] if existing else [])]
+    )
+
+
+@pytest.mark.parametrize("prune", [False, True], ids=["keep", "prune"])
+def test_parallel_update_keeps_loose_files_and_refuses_a_file_for_a_run_folder(
+    tmp_path: Path,
+    prune: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loose files collide with nothing: the workers update in place and keep them (without
+    --prune). A file where a rendered run folder goes: the batch path declines and the
+    serial path refuses it (exit 2) or rebuilds the tree (--prune)."""
+    repo = _repo(tmp_path)
+    monkeypatch.chdir(repo)
+    out = tmp_path / "rendered"
+    _workers(monkeypatch, 1)
+    assert _render(repo, out, capsys)[0] == core.EXIT_OK
+    expected = read_tree(out)
+    (out / "README.md").write_text("# rendered\n")
+    (out / "kind-dev" / "NOTES.md").write_text("notes\n")
+    used = _spy(monkeypatch, "update")
+    _workers(monkeypatch, 3)
+    code, err = _render(repo, out, capsys, prune=prune)
+    assert code == core.EXIT_OK, err
+    assert used and used[-1] is not None  # rendered by the workers
+    loose = {"README.md": "# rendered\n", "kind-dev/NOTES.md": "notes\n"}
+    assert read_tree(out) == (expected if prune else {**expected, **loose})
+    shutil.rmtree(out / "kind-dev" / "zq-run-0005")
+    (out / "kind-dev" / "zq-run-0005").write_text("x: 1\n")
+    planted = read_tree(out)
+    code, err = _render(repo, out, capsys, prune=prune)
+    assert used[-1] is None  # declined after the checks; nothing swapped in
+    if prune:
+        assert code == core.EXIT_OK, err
+        assert read_tree(out) == expected
+    else:
+        assert code == core.EXIT_INVALID
+        assert "OUT/kind-dev/zq-run-0005: in the way of the folders" in err
+        assert "README.md" not in err and "NOTES.md" not in err
+        assert read_tree(out) == planted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rendered", "repo"]

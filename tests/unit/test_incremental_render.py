@@ -152,7 +152,7 @@ def test_without_an_atomic_exchange_the_whole_tree_is_swapped(
     write_tree(root, tree_of(OLD_PAIRS))
     monkeypatch.setattr(output, "_exchange", lambda a, b: False)
     assert not incremental.supported(root, survey(root))
-    assert not list(tmp_path.glob(".exchange-probe-*"))
+    assert leftovers(root) == []  # the probe (`.rendered.new-probe-*`) is removed
 
 
 def test_a_tree_with_links_is_not_updated_in_place(tmp_path: Path) -> None:
@@ -336,6 +336,66 @@ def test_unchanged_files_with_another_mode_are_rewritten(tmp_path: Path) -> None
     repo, out = _shapes_repo(tmp_path, 3)
     odd = out / "kind-dev" / "zq-run-0000" / "01-prepare" / "manifests.yaml"
     odd.chmod(0o4755)
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+    )
+    assert code == core.EXIT_OK
+    assert stat.S_IMODE(odd.stat().st_mode) == 0o644
+
+
+def test_loose_files_outside_the_layout_are_kept_without_prune(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A README at the top or notes in an environment folder collide with nothing render
+    writes: kept, untouched, exit 0 (only --prune removes them)."""
+    repo, out = _shapes_repo(tmp_path, 3)
+    readme, notes = out / "README.md", out / "kind-dev" / "NOTES.md"
+    readme.write_text("# rendered\n")
+    notes.write_text("hand-written\n")
+    before = {p: os.stat(p) for p in (readme, notes)}
+    expected = read_tree(out)
+    capsys.readouterr()
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+    )
+    err = capsys.readouterr().err
+    assert code == core.EXIT_OK, err
+    assert "in the way" not in err
+    assert read_tree(out) == expected
+    for path, st in before.items():
+        now = os.stat(path)
+        assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), path
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o600, 0o444], ids=oct)
+def test_unchanged_files_with_a_group_or_private_mode_are_kept(
+    tmp_path: Path, mode: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkout under umask 002 or 077: files without execute or special bits are kept."""
+    repo, out = _shapes_repo(tmp_path, 3)
+    files = sorted(read_tree(out))
+    for path in files:
+        (out / path).chmod(mode)
+    before = {p: os.stat(out / p) for p in files}
+    capsys.readouterr()
+    code = core.render(
+        [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
+    )
+    err = capsys.readouterr().err
+    assert code == core.EXIT_OK, err
+    assert "(0 written, 3 unchanged)" in err
+    for path, st in before.items():
+        now = os.stat(out / path)
+        assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns), path
+        assert stat.S_IMODE(now.st_mode) == mode, path
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o744, 0o2644, 0o1644], ids=oct)
+def test_unchanged_executable_or_special_files_are_rewritten(tmp_path: Path, mode: int) -> None:
+    repo, out = _shapes_repo(tmp_path, 3)
+    odd = out / "kind-dev" / "zq-run-0000" / "01-prepare" / "manifests.yaml"
+    odd.chmod(mode)
     code = core.render(
         [repo / "runs"], repo / "environments", str(out), check=False, prune=False, fmt="text"
     )

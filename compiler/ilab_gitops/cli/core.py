@@ -135,7 +135,7 @@ def _render(
     from ilab_gitops.emit import incremental
     from ilab_gitops.emit.output import scan_tree, survey, write_tree
     from ilab_gitops.emit.parallel import render_runs
-    from ilab_gitops.emit.render import merge_rendered
+    from ilab_gitops.emit.render import merge_rendered, run_folder
 
     root = Path(out)
     pairs = [(r.run, r.environment) for r in ws.runs]
@@ -145,6 +145,7 @@ def _render(
         expected = merge_rendered({}, compiled, environments=env_names, prune=True)
         return _check(runs, out, scan_tree(root), expected, len(compiled))
     present = survey(root)
+    folders = [run_folder(env.metadata.name, run.metadata.name) for run, env in pairs]
     refused = [r for r in present.refused if r.path == "." or not prune]
     if refused:
         for entry in refused:
@@ -154,13 +155,13 @@ def _render(
             "(--prune removes everything under it that the compiler does not write)"
         )
         return EXIT_INVALID
-    blocked = [] if prune else incremental.conflicts(present)
+    blocked = [] if prune else incremental.conflicts(present, folders, env_names)
     if blocked:
         for path in blocked:
             _say(f"{_shown(out, path)}: in the way of the folders and index files render writes")
         _say(f"{escape(out)}: nothing written (--prune replaces them)")
         return EXIT_INVALID
-    if incremental.supported(root, present):
+    if incremental.supported(root, present, folders, env_names):
         return _update(out, pairs, present, env_names, prune=prune)
     if not present.files and not present.refused and not present.empty_dirs:
         return _fresh(out, pairs, env_names)
@@ -223,7 +224,7 @@ def _render_batch(
         result = batch.render(runs, environments, root, workers, found)
     else:
         present = survey(root)
-        if not incremental.supported(root, present):
+        if not incremental.supported(root, present):  # `batch.update` checks the runs' folders
             return None
 
         def finish(

@@ -27,12 +27,12 @@ from pathlib import Path
 
 from ilab_gitops.diagnostics import Diagnostic, sort_diagnostics
 from ilab_gitops.emit import output, parallel
-from ilab_gitops.emit.incremental import Updater
+from ilab_gitops.emit.incremental import Updater, conflicts
 from ilab_gitops.emit.render import merge_rendered, owner_folder, render_run, run_folder
+from ilab_gitops.load import workspace
 from ilab_gitops.load.sources import Document
 from ilab_gitops.load.treescan import Walk
 from ilab_gitops.load.workspace import (
-    MAX_RUNS,
     Found,
     RunRead,
     Workspace,
@@ -135,8 +135,10 @@ Finish = Callable[[Updater, dict[str, dict[str, str]], list[str]], list[str]]
 
 
 def worth_it(found: Found, workers: int) -> bool:
-    """Enough run files for forked workers to pay off."""
-    return workers >= 2 and len(found.run_files) >= parallel.PARALLEL_MIN_RUNS
+    """Enough run files for forked workers to pay off, and not more than `MAX_RUNS` (the
+    serial path then reports the limit before anything is compiled)."""
+    count = len(found.run_files)
+    return workers >= 2 and parallel.PARALLEL_MIN_RUNS <= count <= workspace.MAX_RUNS
 
 
 def _prepare(found: Found, workers: int) -> tuple[Workspace, list[Path]] | None:
@@ -195,7 +197,9 @@ def update(
     found: Found,
 ) -> Result | None:
     """Check and render into the existing tree `root` in place (`incremental.supported`);
-    None as for `render`. Run folders are swapped in only once every file checked out."""
+    None as for `render`, or when something in the tree is in the way of the run folders or
+    indexes written (`incremental.conflicts`: the serial path refuses it or rebuilds the
+    tree). Run folders are swapped in only once every file checked out."""
     prepared = _prepare(found, workers)
     if prepared is None:
         return None
@@ -207,6 +211,9 @@ def update(
             return None
         result = _resolve(ws, shares, paths, environments_dir)
         if result.ok:
+            folders = [folder for share in shares for folder in share.staged]
+            if conflicts(present, folders, ws.environments):
+                return None
             names: dict[str, dict[str, str]] = {}
             for share in shares:
                 for folder, staged in sorted(share.staged.items()):
@@ -237,7 +244,7 @@ def _resolve(
     ws.invalid_runs.extend((doc, env) for _, doc, env in invalid)
     for share in shares:
         ws.diagnostics.extend(share.diagnostics)
-    if len(reads) > MAX_RUNS:
+    if len(reads) > workspace.MAX_RUNS:
         ws.diagnostics.append(too_many_runs(paths, len(reads)))
         return Result(sort_diagnostics(ws.diagnostics), 0)
     accepted = resolve_runs(ws, [read for _, read in reads], environments_dir)

@@ -26,7 +26,9 @@ from ilab_gitops.emit import output
 from ilab_gitops.emit.render import FLUX_FOLDER, INDEX_FILE, owner_folder
 from ilab_gitops.load.treescan import Walk
 
-_MODE = 0o644
+#: Mode bits a kept file must not have: any execute bit (git tracks it, and the compiler
+#: writes 0644) or setuid, setgid, sticky. Read and write bits are the checkout's umask.
+_NOT_KEPT = 0o7111
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -40,31 +42,47 @@ class Changes:
     removed: list[str] = field(default_factory=list)
 
 
-def supported(root: Path, present: Walk) -> bool:
+def supported(
+    root: Path, present: Walk, folders: Iterable[str] = (), environments: Iterable[str] = ()
+) -> bool:
     """Whether `root` can be updated in place: an existing folder (not a link) holding only
-    regular files with plain names in the compiler's shape, on a system with `renameat2`.
-    Otherwise the whole tree is rebuilt and swapped (`output.write_tree`), which also clears
-    anything refused."""
-    if os.path.islink(root) or not root.is_dir() or present.refused or conflicts(present):
+    regular files with plain names, nothing in the way of the run `folders` and
+    `environments` rendered (`conflicts`), on a system with `renameat2`. Otherwise the whole
+    tree is rebuilt and swapped (`output.write_tree`), which also clears anything refused."""
+    if os.path.islink(root) or not root.is_dir() or present.refused:
+        return False
+    if conflicts(present, folders, environments):
         return False
     return output.exchange_supported(root)
 
 
-def conflicts(present: Walk) -> list[str]:
-    """Paths in the way of the compiler's layout: a file where it makes a folder (an
-    environment or a run folder), or anything below the name of an index file. In place they
-    would block a rename; only a whole rebuild (`--prune`) replaces them."""
+def conflicts(
+    present: Walk, folders: Iterable[str] = (), environments: Iterable[str] = ()
+) -> list[str]:
+    """Paths in the way of what this render writes: a file where it makes a folder (the
+    environment or run folder of a run in `folders`, `<environment>/<run>`, or an
+    environment of `environments`), or a folder at or below the name of an index file it
+    writes (the root one, or that of such an environment). In place they would block a
+    rename; only a whole rebuild (`--prune`) replaces them. Anything else (a README at the
+    top, notes in an environment folder, another run folder) is kept as it is."""
+    runs = set(folders)
+    envs = set(environments) | {folder.split("/", 1)[0] for folder in runs}
     found = []
     for path in [*present.files, *present.empty_dirs]:
         parts = path.split("/")
         is_file = path in present.sizes
-        if parts[0] == INDEX_FILE and (len(parts) > 1 or not is_file):
-            found.append(path)
-        elif len(parts) == 1 and is_file and parts[0] != INDEX_FILE:
-            found.append(path)  # a file where an environment folder goes
-        elif len(parts) >= 2 and parts[1] == INDEX_FILE and (len(parts) > 2 or not is_file):
-            found.append(path)
-        elif len(parts) == 2 and is_file and parts[1] != INDEX_FILE:
+        if parts[0] == INDEX_FILE:
+            if len(parts) > 1 or not is_file:
+                found.append(path)  # a folder where the root index goes
+        elif parts[0] not in envs:
+            continue
+        elif len(parts) == 1:
+            if is_file:
+                found.append(path)  # a file where an environment folder goes
+        elif parts[1] == INDEX_FILE:
+            if len(parts) > 2 or not is_file:
+                found.append(path)  # a folder where an environment's index goes
+        elif len(parts) == 2 and is_file and path in runs:
             found.append(path)  # a file where a run folder goes
     return found
 
@@ -80,15 +98,16 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _read(path: str, limit: int) -> bytes | None:
-    """The file's bytes when it is a regular file with the mode the compiler writes (else
-    None: it is rewritten, as a whole rebuild would)."""
+    """The file's bytes when it is a regular file without execute or special mode bits
+    (else None: it is rewritten with mode 0644, as a whole rebuild would). Other read and
+    write bits are kept: a checkout under umask 002 or 077 is not rewritten every time."""
     try:
         fd = os.open(path, _READ)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
         st = os.fstat(handle.fileno())
-        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != _MODE:
+        if not stat.S_ISREG(st.st_mode) or st.st_mode & _NOT_KEPT:
             return None
         try:
             return handle.read(limit + 1)

@@ -14,6 +14,7 @@ import fcntl
 import functools
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -135,14 +136,36 @@ def recover(root: Path) -> None:
 
 
 def _recover(root: Path) -> None:
-    """Finish an interrupted two-rename swap from an earlier run."""
-    for leftover in root.parent.glob(f".{root.name}.old-*"):
-        if root.exists():
+    """Finish an interrupted two-rename swap from an earlier run, and remove staging folders.
+
+    Only a real folder (`lstat`) is moved back into place or deleted; anything else of those
+    names (a link a PR committed, a file) is unlinked itself: never followed, and nothing
+    outside the folder holding `root` is touched."""
+    for leftover in sorted(root.parent.glob(f".{root.name}.old-*")):
+        if not _is_folder(leftover):
+            _unlink(leftover)
+        elif root.exists():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             os.replace(leftover, root)
     for leftover in root.parent.glob(f".{root.name}.new-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        if _is_folder(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            _unlink(leftover)
+
+
+def _is_folder(path: Path) -> bool:
+    """Whether `path` itself (not what a link points to) is a folder."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):  # as `rmtree(ignore_errors=True)` for a folder
+        os.unlink(path)
 
 
 def write_files(base: Path, files: Mapping[str, str | bytes], made: set[str] | None = None) -> None:
