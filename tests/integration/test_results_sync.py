@@ -205,6 +205,32 @@ def test_report_and_plots_are_attached_to_the_release_and_linked(
     assert len(fake.calls("repos/upload-release-asset")) == uploads + 1
 
 
+def test_a_report_file_over_the_size_limit_is_skipped_and_named(
+    fake: FakeGitHub, s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An oversized report file is left out with a note naming it; the results commit."""
+    from ilab_gitops.results import s3_store
+
+    monkeypatch.setattr(s3_store, "MAX_RESULTS_BYTES", 4096)
+    world = make_world(fake, s3, tmp_path, {"granite-r": [7]})
+    world.put(make_results("granite-r", [7]))
+    world.put_report("granite-r", {"report.html": b"<p>" * 2000, "loss.png": PNG})
+    result = world.sync("--format", "json")
+    assert_ok(result)
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["status"] == "reported" and run["problems"] == []
+    key = f"s3://{world.bucket}/ilab-runs/kind/ilab-dev/granite-r/report/report.html"
+    assert run["notes"] == [
+        f"report report.html skipped: {key} is 6000 bytes; at most 4096 are read"
+    ]
+    assert "results.json" not in " ".join(run["notes"])
+    (release,) = fake.repo(RUNS_REPO).releases.values()
+    assert sorted(release.assets) == ["loss.png"]
+    assert "report.html" not in world.bodies(7)[0]
+    assert world.repo.show("results/granite-r.json") is not None
+    assert_ok(world.sync())  # up to date: the skipped file fails no later sync
+
+
 def test_new_results_update_comments_and_release_in_place(
     fake: FakeGitHub, s3: S3Server, tmp_path: Path
 ) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ilab_gitops.report.inputs import TRAINING_METRICS_FILE
 from ilab_gitops.steps import publish
+from ilab_gitops.steps.runtime import StepError
+from ilab_gitops.steps.uploads import Uploader
 from tests.steps.conftest import S3Env
 from tests.steps.hf_fake import FakeHub
 from tests.steps.test_publish import PREFIX, hub, publish_params, uploaded
@@ -57,3 +61,47 @@ def test_publish_uploads_the_report_and_plots(
     assert publish.main(["--params", str(params)]) == 0
     again = s3.client.get_object(Bucket=s3.bucket, Key=f"{PREFIX}/report/loss.png")["Body"].read()
     assert again == loss
+
+
+def _keys(s3: S3Env, prefix: str) -> set[str]:
+    listed = s3.client.list_objects_v2(Bucket=s3.bucket, Prefix=prefix)
+    return {o["Key"] for o in listed.get("Contents", [])}
+
+
+def test_results_json_goes_up_only_after_the_report(
+    tmp_path: Path,
+    s3: S3Env,
+    hub: FakeHub,
+    uploaded: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """results.json is the sync's commit point: a sync that finds it must find the report
+    too. A failed report upload leaves no results.json; the re-run uploads both."""
+    results_key = f"{PREFIX}/results.json"
+    put_file = Uploader.put_file
+
+    def failing(self: Uploader, path: Path, key: str, sha256: str) -> bool:
+        if key.endswith("/report.html"):
+            raise StepError(f"injected: uploading {key} failed")
+        return put_file(self, path, key, sha256)
+
+    monkeypatch.setattr(Uploader, "put_file", failing)
+    params = publish_params(tmp_path, uploaded)
+    assert publish.main(["--params", str(params)]) != 0
+    assert results_key not in _keys(s3, PREFIX)
+    assert f"{PREFIX}/report/report.html" not in _keys(s3, PREFIX)
+
+    written: list[str] = []
+
+    def recording(self: Uploader, path: Path, key: str, sha256: str) -> bool:
+        assert results_key not in _keys(s3, PREFIX), f"{key} after results.json"
+        written.append(key)
+        return put_file(self, path, key, sha256)
+
+    monkeypatch.setattr(Uploader, "put_file", recording)
+    assert publish.main(["--params", str(params)]) == 0
+    assert f"{PREFIX}/report/report.html" in written
+    assert results_key in _keys(s3, PREFIX)
+    assert {f"{PREFIX}/report/{name}" for name in ("report.html", "mt-bench.png")} <= _keys(
+        s3, f"{PREFIX}/report/"
+    )

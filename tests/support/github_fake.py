@@ -365,6 +365,10 @@ def _live_pull(repo: FakeRepo, params: Mapping[str, str], key: str) -> FakePull 
     return None if pull is None or pull.deleted else pull
 
 
+def _release_of(repo: FakeRepo, params: Mapping[str, str]) -> FakeRelease | None:
+    return repo.releases.get(int(params["release_id"]))
+
+
 Handler = Callable[[FakeGitHub, FakeRepo, dict[str, str], Request, Json | None], Reply]
 _HANDLERS: dict[tuple[str, str], Handler] = {}
 
@@ -486,9 +490,9 @@ def _create_release(
 def _update_release(
     fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
 ) -> Reply:
-    release = repo.releases.get(int(params["release_id"]))
+    release = _release_of(repo, params)
     if release is None:
-        return 404, {"message": "Not Found", "documentation_url": _DOCS}, {}
+        return _not_found()
     data = body or {}
     release.name = str(data.get("name", release.name))
     release.body = str(data.get("body", release.body))
@@ -499,7 +503,7 @@ def _update_release(
 def _get_release(
     fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
 ) -> Reply:
-    release = repo.releases.get(int(params["release_id"]))
+    release = _release_of(repo, params)
     return _not_found() if release is None else (200, fake._release(repo, release), {})
 
 
@@ -507,7 +511,7 @@ def _get_release(
 def _list_assets(
     fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
 ) -> Reply:
-    release = repo.releases.get(int(params["release_id"]))
+    release = _release_of(repo, params)
     if release is None:
         return _not_found()
     return _page(fake, request, [fake._asset(repo, release, a) for a in release.assets.values()])
@@ -518,7 +522,7 @@ def _upload_asset(
     fake: FakeGitHub, repo: FakeRepo, params: dict[str, str], request: Request, body: Json | None
 ) -> Reply:
     """uploads.github.com: the file is the body, its name a query parameter."""
-    release = repo.releases.get(int(params["release_id"]))
+    release = _release_of(repo, params)
     if release is None:
         return _not_found()
     name = request.args.get("name", "")

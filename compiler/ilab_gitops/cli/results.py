@@ -392,7 +392,7 @@ def _from_storage(run: str, paths: list[Path], environments: Path) -> tuple[RunR
         return results, []
     from ilab_gitops.results import assets
 
-    found, _ = assets.report_files(store, key)  # as the sync links them
+    found, _, _ = assets.report_files(store, key)  # as the sync links them
     return results, list(found)
 
 

@@ -14,23 +14,33 @@ from ilab_gitops.results.locations import REPORT_DIR, REPORT_FILES, REPORT_TYPES
 from ilab_gitops.results.ports import AlreadyExists, GitHubPort, Release, ResultsStore
 
 
-def report_files(store: ResultsStore, results_key: str) -> tuple[dict[str, bytes], list[str]]:
-    """The report files uploaded beside `results_key` (those that exist), by name, and a
-    problem line for each that could not be read."""
+def report_files(
+    store: ResultsStore, results_key: str
+) -> tuple[dict[str, bytes], list[str], list[str]]:
+    """The report files uploaded beside `results_key` (those that exist) by name, a note for
+    each left out for good, and a problem for each that failed in passing.
+
+    A report file is an extra: one that can never be read (no permission under report/, over
+    the size limit) is skipped and never holds back the run's results; a network error
+    postpones the run to the next sync, so the report is not lost to a blip."""
     from ilab_gitops.results.sync import StoreError
 
     folder = results_key.rpartition("/")[0]
     found: dict[str, bytes] = {}
-    problems: list[str] = []
+    skipped: list[str] = []
+    retry: list[str] = []
     for name in REPORT_FILES:
         try:
             data = store.get(f"{folder}/{REPORT_DIR}/{name}")
         except StoreError as err:
-            problems.append(f"report {name}: {err}")
+            if err.lasting:
+                skipped.append(f"report {name} skipped: {err}")
+            else:
+                retry.append(f"report {name}: {err}")
             continue
         if data is not None:
             found[name] = data
-    return found, problems
+    return found, skipped, retry
 
 
 def attach(

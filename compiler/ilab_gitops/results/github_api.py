@@ -160,10 +160,7 @@ class PyGithubClient:
 
     def update_release(self, repo: str, release_id: int, name: str, body: str) -> None:
         with _api():
-            found = self._releases.get(release_id)
-            if found is None:
-                found = self._gh.get_repo(repo).get_release(release_id)
-            found.update_release(name=name, message=body)
+            self._release_object(repo, release_id).update_release(name=name, message=body)
 
     def _release_object(self, repo: str, release_id: int) -> GitRelease:
         found = self._releases.get(release_id)

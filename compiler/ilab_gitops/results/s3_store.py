@@ -8,8 +8,10 @@ from typing import Any
 from ilab_gitops.results.locations import S3Settings
 from ilab_gitops.results.sync import StoreError
 
-#: results.json is small; anything larger is not ours.
+#: results.json and the report files are small; anything larger is not ours.
 MAX_RESULTS_BYTES = 32 * 1024 * 1024
+#: S3 error codes that asking again will not change.
+_LASTING = frozenset({"AccessDenied", "403", "Forbidden", "InvalidObjectState"})
 
 
 class S3ResultsStore:
@@ -42,15 +44,20 @@ class S3ResultsStore:
             answer = self._client.get_object(Bucket=self._bucket, Key=key)
             length = int(answer.get("ContentLength") or 0)
             if length > MAX_RESULTS_BYTES:
-                raise StoreError(f"{length} bytes; results.json is at most {MAX_RESULTS_BYTES}")
+                raise StoreError(
+                    f"{self.uri(key)} is {length} bytes; at most {MAX_RESULTS_BYTES} are read",
+                    lasting=True,
+                )
             data: bytes = answer["Body"].read(MAX_RESULTS_BYTES + 1)
         except errors.ClientError as err:
             code = str(err.response.get("Error", {}).get("Code", ""))
             if code in ("NoSuchKey", "404", "NotFound"):
                 return None
-            raise StoreError(f"{code or 'error'}: {err}") from err
+            raise StoreError(f"{code or 'error'}: {err}", lasting=code in _LASTING) from err
         except errors.BotoCoreError as err:
             raise StoreError(str(err)) from err
         if len(data) > MAX_RESULTS_BYTES:
-            raise StoreError(f"larger than {MAX_RESULTS_BYTES} bytes")
+            raise StoreError(
+                f"{self.uri(key)} is larger than {MAX_RESULTS_BYTES} bytes", lasting=True
+            )
         return data

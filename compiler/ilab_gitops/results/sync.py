@@ -56,7 +56,12 @@ DONE: frozenset[Status] = frozenset({"pending", "up-to-date", "reported"})
 
 
 class StoreError(Exception):
-    """Reading the output store failed (network, permissions)."""
+    """Reading the output store failed (network, permissions). `lasting`: asking again will
+    not help (no permission, an object over the size limit), unlike a network error."""
+
+    def __init__(self, message: str, *, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class RepoError(Exception):
@@ -350,8 +355,9 @@ class _RunReporter:
         self.entry.actions.append(f"labelled {where}: {shown}")
 
     def _report_files(self, target: Target) -> dict[str, bytes]:
-        found, problems = assets.report_files(self.services.store, target.key)
-        self.entry.problems.extend(problems)
+        found, skipped, retry = assets.report_files(self.services.store, target.key)
+        self.entry.notes.extend(skipped)  # an unreadable report never holds back results
+        self.entry.problems.extend(retry)  # a passing failure: the next sync tries again
         return found
 
     def _release(self, results: RunResults, notes: str, report: Mapping[str, bytes]) -> None:

@@ -366,13 +366,15 @@ def publish(params: PublishParams) -> None:
     card = model_card.render(results, params.changelog)
     if hf is not None:
         push_to_hub(hf, candidate, files, card, params.run)
-    results = put_results(client, settings.bucket, results_key, results)
     with staged_output(params.output) as stage:
-        (stage / RESULTS_FILE).write_text(results.model_dump_json(indent=2) + "\n", "utf-8")
-        (stage / "README.md").write_text(card, "utf-8")
+        # results.json is the commit point of `results sync`: the report goes up before it,
+        # so a sync that finds results.json finds the report too.
         report_keys = upload_report(
             client, settings.bucket, upload=upload, results=results, params=params, stage=stage
         )
+        results = put_results(client, settings.bucket, results_key, results)
+        (stage / RESULTS_FILE).write_text(results.model_dump_json(indent=2) + "\n", "utf-8")
+        (stage / "README.md").write_text(card, "utf-8")
         write_marker(
             stage,
             done_marker(

@@ -393,15 +393,63 @@ def test_dry_run_says_which_report_files_it_would_attach() -> None:
     ]
 
 
-def test_an_unreadable_report_file_postpones_the_run() -> None:
+def test_an_unreadable_report_file_is_skipped_with_a_note() -> None:
+    """A report file the sync cannot read (no permission under report/, over the size
+    limit) is left out and noted; it never holds back the results."""
+
     class Flaky(MemoryStore):
         def get(self, key: str) -> bytes | None:
             if key.endswith("/loss.png"):
-                raise StoreError("AccessDenied")
+                raise StoreError("AccessDenied", lasting=True)
             return super().get(key)
 
     store = Flaky({_key("r1"): canonical(make_results("r1", [1]))})
+    _with_report(store, "r1", ["report.html", "loss.png"])
     github, repo = MemoryGitHub(), MemoryRepo()
     report = sync([_target("r1")], Services(store, github, github, repo), OPTIONS)
-    assert report.runs[0].problems == ["report loss.png: AccessDenied"]
-    assert repo.commits == 0
+    (entry,) = report.runs
+    assert report.complete and entry.status == "reported" and entry.problems == []
+    assert "report loss.png skipped: AccessDenied" in entry.notes
+    assert repo.commits == 1 and "results/r1.json" in repo.files
+    assert github.assets == {1: {"report.html": (b"r1 report.html", "text/html; charset=utf-8")}}
+    assert "loss.png" not in github.comments[1][0].body
+    assert "loss.png" not in github.releases["r1"].body
+    # The next sync finds the run up to date: nothing is retried, nothing fails.
+    again = sync([_target("r1")], Services(store, github, github, repo), OPTIONS)
+    assert [r.status for r in again.runs] == ["up-to-date"]
+
+
+def test_a_passing_report_read_error_postpones_the_run_to_the_next_sync() -> None:
+    """A network error on a report file is not a reason to publish without it: the run
+    waits, and the next sync attaches the whole report."""
+    failing = {"now": True}
+
+    class Blip(MemoryStore):
+        def get(self, key: str) -> bytes | None:
+            if key.endswith("/loss.png") and failing["now"]:
+                raise StoreError("ReadTimeoutError")
+            return super().get(key)
+
+    store = Blip({_key("r1"): canonical(make_results("r1", [1]))})
+    _with_report(store, "r1", ["report.html", "loss.png"])
+    github, repo = MemoryGitHub(), MemoryRepo()
+    first = sync([_target("r1")], Services(store, github, github, repo), OPTIONS)
+    assert first.runs[0].problems == ["report loss.png: ReadTimeoutError"]
+    assert repo.commits == 0 and "loss.png" not in github.assets.get(1, {})
+    failing["now"] = False
+    again = sync([_target("r1")], Services(store, github, github, repo), OPTIONS)
+    assert again.runs[0].status == "reported" and repo.commits == 1
+    assert set(github.assets[1]) == {"report.html", "loss.png"}
+
+
+def test_a_sync_that_sees_results_json_finds_the_report() -> None:
+    """Publish uploads the report before results.json, its commit point: a sync that
+    finds results.json attaches the report in the same pass."""
+    github, store, repo, services = _world()
+    _with_report(store, "r1", ["report.html"])  # publish: the report first ...
+    assert sync([_target("r1")], services, OPTIONS).runs[0].status == "pending"
+    assert repo.commits == 0 and github.writes == []
+    store.objects[_key("r1")] = canonical(make_results("r1", [1]))  # ... then results.json
+    report = sync([_target("r1")], services, OPTIONS)
+    assert report.runs[0].status == "reported"
+    assert "attached report.html to release r1" in report.runs[0].actions
